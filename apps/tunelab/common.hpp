@@ -1,0 +1,35 @@
+// Shared pieces of the CLI's commands: options every command takes, backend creation, output-folder checks,
+// and the registration functions each cmd_*.cpp provides.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/backend.hpp"
+
+namespace tl::cli {
+
+struct CommonOptions {
+    int threads = 0;             // 0: all cores
+    std::string device = "cpu";  // cpu | cuda
+};
+
+void add_common_options(CLI::App& cmd, CommonOptions& opt);
+std::unique_ptr<Backend> make_backend(const CommonOptions& opt);
+
+// Refuses (tl::Error) to overwrite anything but an empty folder or a tunelab model folder, and a missing parent,
+// so a mistyped --out can never replace a user's folder. Checked before any work starts.
+void check_output_folder(const std::filesystem::path& dir);
+
+// The commands. Each adds a subcommand whose callback does the work; errors propagate as tl::Error.
+void add_pretrain_command(CLI::App& app);
+void add_finetune_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_tasks_command(CLI::App& app);
+void add_presets_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
+
+}  // namespace tl::cli

@@ -1,0 +1,44 @@
+// tunelab: the command line. Every command is a subcommand registered from a cmd_*.cpp file; errors in input
+// (tl::Error, bad arguments) print one clear message and exit with code 2, having written nothing.
+#include <cstdio>
+#include <exception>
+
+#include "common.hpp"
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "tunelab: a small but real GPT-2 trainer for learning fine-tuning.\n"
+        "Start with `tunelab demo`, list tasks with `tunelab tasks`."};
+    app.require_subcommand(1);
+    app.set_help_all_flag("--help-all", "Show help for every command");
+    tl::cli::add_demo_command(app);
+    tl::cli::add_pretrain_command(app);
+    tl::cli::add_finetune_command(app);
+    tl::cli::add_eval_command(app);
+    tl::cli::add_generate_command(app);
+    tl::cli::add_inspect_command(app);
+    tl::cli::add_tasks_command(app);
+    tl::cli::add_presets_command(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);  // prints CLI11's message
+        std::fprintf(stderr, "Run `tunelab --help` (or `tunelab COMMAND --help`) for usage.\n");
+        return 2;
+    } catch (const tl::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    } catch (const tl::InternalError& e) {
+        std::fprintf(stderr, "internal error (a bug in tunelab; please report it): %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,61 @@
+// The Backend interface: one method per op pass, arguments as structs of views (core/ops.hpp). The CPU backend
+// (backend/cpu) and the CUDA backend implement it; a method a backend lacks throws "[cuda] <op> not implemented",
+// never a silent fallback. Every buffer comes from alloc() and is counted in the backend's MemoryLedger.
+#pragma once
+#include <memory>
+
+#include "core/ops.hpp"
+#include "core/tensor.hpp"
+
+namespace tl {
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual Device device() const = 0;
+    virtual std::string name() const = 0;
+
+    virtual Buffer alloc(std::size_t bytes, MemCategory what) = 0;
+    Tensor tensor(const Shape& shape, MemCategory what);  // zero-filled float32
+    virtual void fill_zero(VecView x) = 0;
+    virtual void copy(VecView dst, CVecView src) = 0;
+    virtual void copy_to_host(float* dst, CVecView src) = 0;
+    virtual void copy_from_host(VecView dst, const float* src) = 0;
+    virtual void upload_bytes(void* dst, const void* src, std::size_t bytes) = 0;  // host -> this device
+
+    virtual void gemm(const GemmArgs<float>& a) = 0;
+    virtual void embedding_forward(const EmbeddingArgs<float>& a) = 0;
+    virtual void embedding_backward(const EmbeddingGradArgs<float>& a) = 0;
+    virtual void layernorm_forward(const LayerNormArgs<float>& a) = 0;
+    virtual void layernorm_backward(const LayerNormGradArgs<float>& a) = 0;
+    virtual void linear_forward(const LinearArgs<float>& a) = 0;
+    virtual void linear_backward(const LinearGradArgs<float>& a) = 0;
+    virtual void attention_forward(const AttentionArgs<float>& a) = 0;
+    virtual void attention_backward(const AttentionGradArgs<float>& a) = 0;
+    virtual void gelu_forward(const GeluArgs<float>& a) = 0;
+    virtual void gelu_backward(const GeluGradArgs<float>& a) = 0;
+    virtual void add(VecView out, CVecView a, CVecView b) = 0;  // residual forward: out = a + b
+    virtual void add_inplace(VecView dst, CVecView src) = 0;    // residual backward: dst += src
+    virtual void cross_entropy_forward(const CrossEntropyArgs<float>& a) = 0;
+    virtual void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) = 0;
+    virtual double sum_squares(CVecView x) = 0;  // for the global gradient norm
+    virtual void scale(VecView x, float s) = 0;  // gradient clipping
+    virtual void adamw(const AdamWArgs<float>& a) = 0;
+    virtual void attention_decode(const AttentionDecodeArgs<float>& a) = 0;  // one new token against a KV cache
+
+    MemoryLedger& ledger() { return ledger_; }
+    const MemoryLedger& ledger() const { return ledger_; }
+
+protected:
+    MemoryLedger ledger_;
+};
+
+struct CpuOptions {
+    int threads = 0;  // 0: all cores
+};
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& opt = {});
+// Throws tl::Error saying why when the build has no CUDA or the machine has no usable GPU.
+std::unique_ptr<Backend> make_cuda_backend();
+
+}  // namespace tl

@@ -1,0 +1,253 @@
+// GPT-2 forward and backward over the Backend's ops. Buffers are planned once per (B, T) and counted in the
+// ledger: activations kept for backward under `activations`, gradient scratch under `workspace`.
+//
+//   x0 = wte[tokens] + wpe[t]
+//   per layer l:  h = x + attn(ln_1(x));  x' = h + mlp(ln_2(h))          (pre-LN residual stream)
+//   logits = ln_f(x_L) wte^T  (tied);  loss_i = CE(logits_i, targets_i)
+#include "model/gpt.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+
+namespace tl {
+
+struct Gpt::Activations {
+    Tensor tokens, targets, ce_weights;  // int32 / int32 / float, stored as 4-byte words
+    Tensor encoded;                      // (N, C)
+    struct Layer {
+        Tensor ln1, ln1_mean, ln1_rstd, qkv, atty, att, attproj, resid2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu,
+            fcproj, resid3;
+    };
+    std::vector<Layer> layers;
+    Tensor lnf, lnf_mean, lnf_rstd, logits, losses;
+};
+
+struct Gpt::Scratch {
+    Tensor dresid, dln, dx_ln, dbranch, dqkv, datt, dfch, dfch_gelu, dlogits;
+};
+
+Gpt::Gpt(Backend& backend, const GptConfig& config) : backend_(backend), config_(config), params_(config) {
+    validate_config(config_, "model config");
+    weights_ = backend_.tensor({params_.total()}, MemCategory::weights);
+}
+
+Gpt::~Gpt() = default;
+
+void Gpt::init_gpt2(std::uint64_t seed) {
+    const float resid_std = 0.02f / std::sqrt(2.0f * float(config_.n_layer));
+    std::vector<float> host;
+    for (std::size_t i = 0; i < params_.entries().size(); ++i) {
+        const ParamInfo& p = params_.entries()[i];
+        host.assign(std::size_t(p.numel()), 0.0f);
+        Rng rng(seed, /*stream=*/i);
+        const bool is_resid_proj = p.name.ends_with("attn.c_proj.weight") || p.name.ends_with("mlp.c_proj.weight");
+        switch (p.role) {
+            case ParamRole::norm_weight: host.assign(host.size(), 1.0f); break;
+            case ParamRole::norm_bias:
+            case ParamRole::bias: break;
+            default:
+                for (auto& w : host) w = rng.normal() * (is_resid_proj ? resid_std : 0.02f);
+        }
+        backend_.copy_from_host(param(p), host.data());
+    }
+}
+
+void Gpt::enable_grads() {
+    if (grads_.empty()) grads_ = backend_.tensor({params_.total()}, MemCategory::grads);
+}
+
+void Gpt::zero_grads() {
+    TL_ASSERT(has_grads(), "[model] zero_grads before enable_grads");
+    backend_.fill_zero(grads_.vec());
+}
+
+static VecView view_of(const Tensor& w, const ParamInfo& p) { return {w.data() + p.offset, p.numel()}; }
+
+LayerWeights Gpt::layer(std::int64_t l) const {
+    const std::string pre = "transformer.h." + std::to_string(l) + ".";
+    const std::int64_t C = config_.n_embd;
+    auto v = [&](const char* n) { return CVecView(view_of(weights_, params_.at(pre + n))); };
+    auto m = [&](const char* n, std::int64_t rows) {
+        const VecView x = view_of(weights_, params_.at(pre + n));
+        return CMatView(x.data, rows, x.n / rows);
+    };
+    return {v("ln_1.weight"), v("ln_1.bias"), m("attn.c_attn.weight", C), v("attn.c_attn.bias"),
+            m("attn.c_proj.weight", C), v("attn.c_proj.bias"), v("ln_2.weight"), v("ln_2.bias"),
+            m("mlp.c_fc.weight", C), v("mlp.c_fc.bias"), m("mlp.c_proj.weight", 4 * C), v("mlp.c_proj.bias")};
+}
+
+LayerGrads Gpt::layer_grads(std::int64_t l) const {
+    const std::string pre = "transformer.h." + std::to_string(l) + ".";
+    const std::int64_t C = config_.n_embd;
+    auto v = [&](const char* n) { return view_of(grads_, params_.at(pre + n)); };
+    auto m = [&](const char* n, std::int64_t rows) {
+        const VecView x = view_of(grads_, params_.at(pre + n));
+        return MatView(x.data, rows, x.n / rows);
+    };
+    return {v("ln_1.weight"), v("ln_1.bias"), m("attn.c_attn.weight", C), v("attn.c_attn.bias"),
+            m("attn.c_proj.weight", C), v("attn.c_proj.bias"), v("ln_2.weight"), v("ln_2.bias"),
+            m("mlp.c_fc.weight", C), v("mlp.c_fc.bias"), m("mlp.c_proj.weight", 4 * C), v("mlp.c_proj.bias")};
+}
+
+CMatView Gpt::wte() const {
+    return {weights_.data() + params_.at("transformer.wte.weight").offset, config_.vocab_size, config_.n_embd};
+}
+CMatView Gpt::wpe() const {
+    return {weights_.data() + params_.at("transformer.wpe.weight").offset, config_.n_positions, config_.n_embd};
+}
+
+void Gpt::plan_buffers(std::int64_t B, std::int64_t T) {
+    if (acts_ && planned_rows_ == B * T && planned_T_ == T) return;
+    acts_.reset();
+    scratch_.reset();
+    const std::int64_t N = B * T, C = config_.n_embd, V = config_.vocab_size, H = config_.n_head;
+    auto act = [&](Shape s) { return backend_.tensor(s, MemCategory::activations); };
+    auto ws = [&](Shape s) { return backend_.tensor(s, MemCategory::workspace); };
+    acts_ = std::make_unique<Activations>();
+    Activations& a = *acts_;
+    a.tokens = act({N});
+    a.targets = act({N});
+    a.ce_weights = act({N});
+    a.encoded = act({N, C});
+    a.layers.resize(std::size_t(config_.n_layer));
+    for (auto& L : a.layers) {
+        L.ln1 = act({N, C}), L.ln1_mean = act({N}), L.ln1_rstd = act({N}), L.qkv = act({N, 3 * C});
+        L.atty = act({N, C}), L.att = act({B, H, T, T}), L.attproj = act({N, C}), L.resid2 = act({N, C});
+        L.ln2 = act({N, C}), L.ln2_mean = act({N}), L.ln2_rstd = act({N}), L.fch = act({N, 4 * C});
+        L.fch_gelu = act({N, 4 * C}), L.fcproj = act({N, C}), L.resid3 = act({N, C});
+    }
+    a.lnf = act({N, C}), a.lnf_mean = act({N}), a.lnf_rstd = act({N});
+    a.logits = act({N, V}), a.losses = act({N});
+    scratch_ = std::make_unique<Scratch>();
+    Scratch& s = *scratch_;
+    s.dresid = ws({N, C}), s.dln = ws({N, C}), s.dx_ln = ws({N, C}), s.dbranch = ws({N, C});
+    s.dqkv = ws({N, 3 * C}), s.datt = ws({B, H, T, T}), s.dfch = ws({N, 4 * C}), s.dfch_gelu = ws({N, 4 * C});
+    s.dlogits = ws({N, V});
+    planned_rows_ = N;
+    planned_T_ = T;
+}
+
+const float* Gpt::layer_input(std::int64_t l) const {
+    return l == 0 ? acts_->encoded.data() : acts_->layers[std::size_t(l - 1)].resid3.data();
+}
+
+void Gpt::forward(const std::int32_t* tokens, const std::int32_t* targets, std::int64_t B, std::int64_t T) {
+    if (T < 1 || T > config_.n_positions || B < 1)
+        throw Error("[model] forward needs 1 <= T <= n_positions (" + std::to_string(config_.n_positions) +
+                    ") and B >= 1; got B " + std::to_string(B) + ", T " + std::to_string(T));
+    for (std::int64_t i = 0; i < B * T; ++i) {
+        if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
+            throw Error("[model] token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                        " is outside the vocabulary (0.." + std::to_string(config_.vocab_size - 1) + ")");
+        if (targets && (targets[i] < 0 || targets[i] >= config_.vocab_size))
+            throw Error("[model] target id " + std::to_string(targets[i]) + " is outside the vocabulary");
+    }
+    plan_buffers(B, T);
+    B_ = B, T_ = T;
+    has_targets_ = targets != nullptr;
+    Activations& a = *acts_;
+    const std::int64_t N = B * T, C = config_.n_embd, V = config_.vocab_size;
+    auto* tok_dev = reinterpret_cast<std::int32_t*>(a.tokens.data());
+    backend_.upload_bytes(tok_dev, tokens, sizeof(std::int32_t) * std::size_t(N));
+    backend_.embedding_forward({a.encoded.mat(N), tok_dev, wte(), wpe(), B, T, 0});
+    for (std::int64_t l = 0; l < config_.n_layer; ++l) forward_layer(l, layer_input(l));
+    const float* x = layer_input(config_.n_layer);
+    backend_.layernorm_forward({a.lnf.mat(N), a.lnf_mean.vec(), a.lnf_rstd.vec(), CMatView(x, N, C),
+                                CVecView(view_of(weights_, params_.at("transformer.ln_f.weight"))),
+                                CVecView(view_of(weights_, params_.at("transformer.ln_f.bias"))),
+                                config_.layer_norm_epsilon});
+    backend_.gemm({a.logits.mat(N), a.lnf.mat(N), wte(), Trans::no, Trans::yes, 1.0f, 0.0f});
+    if (targets) {
+        auto* tgt_dev = reinterpret_cast<std::int32_t*>(a.targets.data());
+        backend_.upload_bytes(tgt_dev, targets, sizeof(std::int32_t) * std::size_t(N));
+        backend_.cross_entropy_forward({a.losses.vec(), CMatView(a.logits.data(), N, V), tgt_dev});
+    }
+}
+
+void Gpt::forward_layer(std::int64_t l, const float* residual_in) {
+    const std::int64_t N = B_ * T_, C = config_.n_embd;
+    const LayerWeights w = layer(l);
+    auto& L = acts_->layers[std::size_t(l)];
+    const CMatView x(residual_in, N, C);
+    backend_.layernorm_forward({L.ln1.mat(N), L.ln1_mean.vec(), L.ln1_rstd.vec(), x, w.ln1_w, w.ln1_b,
+                                config_.layer_norm_epsilon});
+    backend_.linear_forward({L.qkv.mat(N), L.ln1.mat(N), w.qkv_w, w.qkv_b});
+    backend_.attention_forward({L.atty.mat(N), L.att.data(), L.qkv.mat(N), B_, T_, config_.n_head});
+    backend_.linear_forward({L.attproj.mat(N), L.atty.mat(N), w.proj_w, w.proj_b});
+    backend_.add(L.resid2.vec(), CVecView(residual_in, N * C), L.attproj.vec());
+    backend_.layernorm_forward({L.ln2.mat(N), L.ln2_mean.vec(), L.ln2_rstd.vec(), L.resid2.mat(N), w.ln2_w,
+                                w.ln2_b, config_.layer_norm_epsilon});
+    backend_.linear_forward({L.fch.mat(N), L.ln2.mat(N), w.fc_w, w.fc_b});
+    backend_.gelu_forward({L.fch_gelu.vec(), L.fch.vec()});
+    backend_.linear_forward({L.fcproj.mat(N), L.fch_gelu.mat(N), w.fcproj_w, w.fcproj_b});
+    backend_.add(L.resid3.vec(), L.resid2.vec(), L.fcproj.vec());
+}
+
+CMatView Gpt::logits() const {
+    TL_ASSERT(acts_ != nullptr, "[model] logits before forward");
+    return acts_->logits.mat(B_ * T_);
+}
+
+CVecView Gpt::losses() const {
+    TL_ASSERT(acts_ != nullptr && has_targets_, "[model] losses need a forward with targets");
+    return {acts_->losses.data(), B_ * T_};
+}
+
+void Gpt::backward(const float* weights, float norm) {
+    TL_ASSERT(acts_ != nullptr && has_targets_, "[model] backward needs a forward with targets");
+    TL_ASSERT(has_grads(), "[model] backward before enable_grads");
+    TL_ASSERT(norm > 0, "[model] backward needs a positive loss normaliser (sum of token weights)");
+    Activations& a = *acts_;
+    Scratch& s = *scratch_;
+    const std::int64_t N = B_ * T_, C = config_.n_embd, V = config_.vocab_size;
+    backend_.upload_bytes(a.ce_weights.data(), weights, sizeof(float) * std::size_t(N));
+    const auto* tgt = reinterpret_cast<const std::int32_t*>(a.targets.data());
+    backend_.cross_entropy_backward({s.dlogits.mat(N), a.logits.mat(N), tgt, a.ce_weights.vec(), norm});
+
+    // Tied head: logits = lnf wte^T  =>  dwte += dlogits^T lnf,  dlnf = dlogits wte.
+    const ParamInfo& wte_p = params_.at("transformer.wte.weight");
+    const MatView dwte(grads_.data() + wte_p.offset, V, C);
+    backend_.gemm({dwte, s.dlogits.mat(N), a.lnf.mat(N), Trans::yes, Trans::no, 1.0f, 1.0f});
+    backend_.gemm({s.dln.mat(N), s.dlogits.mat(N), wte(), Trans::no, Trans::no, 1.0f, 0.0f});
+    backend_.layernorm_backward({s.dresid.mat(N), view_of(grads_, params_.at("transformer.ln_f.weight")),
+                                 view_of(grads_, params_.at("transformer.ln_f.bias")), s.dln.mat(N),
+                                 CMatView(layer_input(config_.n_layer), N, C), a.lnf_mean.vec(),
+                                 a.lnf_rstd.vec(),
+                                 CVecView(view_of(weights_, params_.at("transformer.ln_f.weight")))});
+    for (std::int64_t l = config_.n_layer - 1; l >= 0; --l) backward_layer(l, layer_input(l));
+
+    const ParamInfo& wpe_p = params_.at("transformer.wpe.weight");
+    const auto* tok = reinterpret_cast<const std::int32_t*>(a.tokens.data());
+    backend_.embedding_backward({dwte, MatView(grads_.data() + wpe_p.offset, config_.n_positions, C),
+                                 s.dresid.mat(N), tok, B_, T_, 0});
+}
+
+// On entry s.dresid holds d(loss)/d(output of layer l); on exit d(loss)/d(input of layer l).
+void Gpt::backward_layer(std::int64_t l, const float* residual_in) {
+    const std::int64_t N = B_ * T_, C = config_.n_embd;
+    const LayerWeights w = layer(l);
+    const LayerGrads g = layer_grads(l);
+    auto& L = acts_->layers[std::size_t(l)];
+    Scratch& s = *scratch_;
+    // x' = h + mlp(ln_2(h)): the MLP branch sees dresid; h gets dresid + the branch's gradient.
+    backend_.linear_backward({s.dfch_gelu.mat(N), g.fcproj_w, g.fcproj_b, s.dresid.mat(N), L.fch_gelu.mat(N),
+                              w.fcproj_w});
+    backend_.gelu_backward({s.dfch.vec(), s.dfch_gelu.vec(), L.fch.vec()});
+    backend_.linear_backward({s.dln.mat(N), g.fc_w, g.fc_b, s.dfch.mat(N), L.ln2.mat(N), w.fc_w});
+    backend_.layernorm_backward({s.dx_ln.mat(N), g.ln2_w, g.ln2_b, s.dln.mat(N), L.resid2.mat(N), L.ln2_mean.vec(),
+                                 L.ln2_rstd.vec(), w.ln2_w});
+    backend_.add_inplace(s.dresid.vec(), s.dx_ln.vec());
+    // h = x + attn(ln_1(x)).
+    backend_.linear_backward({s.dbranch.mat(N), g.proj_w, g.proj_b, s.dresid.mat(N), L.atty.mat(N), w.proj_w});
+    backend_.attention_backward({s.dqkv.mat(N), s.datt.data(), s.dbranch.mat(N), L.qkv.mat(N), L.att.data(), B_,
+                                 T_, config_.n_head});
+    backend_.linear_backward({s.dln.mat(N), g.qkv_w, g.qkv_b, s.dqkv.mat(N), L.ln1.mat(N), w.qkv_w});
+    backend_.layernorm_backward({s.dx_ln.mat(N), g.ln1_w, g.ln1_b, s.dln.mat(N), CMatView(residual_in, N, C),
+                                 L.ln1_mean.vec(), L.ln1_rstd.vec(), w.ln1_w});
+    backend_.add_inplace(s.dresid.vec(), s.dx_ln.vec());
+}
+
+}  // namespace tl

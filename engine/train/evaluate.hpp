@@ -1,0 +1,36 @@
+// Evaluation on a task's examples: exact match of greedy generation (to the first '\n' or end-of-text), and the
+// mean cross-entropy of the response tokens (so perplexity = exp(loss)).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "data/tasks.hpp"
+#include "model/gpt.hpp"
+
+namespace tl {
+
+struct EvalOptions {
+    int max_new_tokens = 48;
+    int loss_batch = 16;    // rows per forward for the loss
+    int keep_samples = 5;   // how many (prompt, expected, got) to keep for display
+};
+
+struct EvalSample {
+    std::string prompt, expected, got;
+    bool is_correct = false;
+};
+
+struct EvalResult {
+    double accuracy = 0;    // exact match, 0..1
+    double loss = 0;        // mean CE per response token
+    double perplexity = 0;
+    int n = 0;
+    std::vector<EvalSample> samples;
+};
+
+EvalResult evaluate(Gpt& model, const std::vector<Example>& examples, const EvalOptions& options = {});
+double response_loss(Gpt& model, const std::vector<Example>& examples, int rows_per_batch);
+// Greedy completion of an example's prompt, decoded to text, without the terminator.
+std::string complete(const Gpt& model, const Example& example, int max_new_tokens);
+
+}  // namespace tl
