@@ -2,6 +2,7 @@
 // (tl::Error, bad arguments) print one clear message and exit with code 2, having written nothing.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "common.hpp"
 #include "core/error.hpp"
@@ -20,6 +21,18 @@ int main(int argc, char** argv) {
     tl::cli::add_inspect_command(app);
     tl::cli::add_tasks_command(app);
     tl::cli::add_presets_command(app);
+    if (argc >= 2 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"
+        std::string known;
+        bool is_known = false;
+        for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+            is_known = is_known || sub->get_name() == argv[1];
+            known += (known.empty() ? "" : ", ") + sub->get_name();
+        }
+        if (!is_known) {
+            std::fprintf(stderr, "error: unknown command '%s'; commands: %s\n", argv[1], known.c_str());
+            return 2;
+        }
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -1,1 +1,85 @@
-# placeholder
+# Bad input to `tunelab` gives a clear message and exit code 2, and writes nothing.
+# Run by CTest:  cmake -DTUNELAB=<path to tunelab> -DWORK=<scratch folder> -P bad_input.cmake
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+
+# A good nano model to break in various ways.
+execute_process(COMMAND "${TUNELAB}" pretrain --preset nano --steps 2 --seed 1 --out "${WORK}/good" --threads 1
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "setup: pretraining a nano model failed (${rc})")
+endif()
+
+set(failures 0)
+# expect_exit2(<name> <fragment of stderr> <args...>)
+function(expect_exit2 name fragment)
+  execute_process(COMMAND "${TUNELAB}" ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 2)
+    message(SEND_ERROR "${name}: expected exit 2, got ${rc}\nstdout: ${out}\nstderr: ${err}")
+  elseif(NOT err MATCHES "${fragment}")
+    message(SEND_ERROR "${name}: stderr does not mention '${fragment}':\n${err}")
+  else()
+    message(STATUS "ok  ${name}: ${err}")
+  endif()
+endfunction()
+
+expect_exit2(no_command "required" )
+expect_exit2(unknown_command "train_now" train_now)
+expect_exit2(unknown_preset "unknown preset 'huge'" pretrain --preset huge --steps 1 --out "${WORK}/x1")
+expect_exit2(zero_steps "steps" pretrain --preset nano --steps 0 --out "${WORK}/x2")
+expect_exit2(negative_threads "threads" pretrain --preset nano --steps 1 --threads -1 --out "${WORK}/x3")
+expect_exit2(missing_parent "parent folder" pretrain --preset nano --steps 1 --out "${WORK}/no/such/dir")
+expect_exit2(missing_base "not a model folder" finetune --base "${WORK}/nope" --task reverse --steps 1 --out "${WORK}/x4")
+expect_exit2(unknown_task "unknown task" finetune --base "${WORK}/good" --task poetry --steps 1 --out "${WORK}/x5")
+expect_exit2(unknown_method "unknown method" finetune --base "${WORK}/good" --task reverse --method magic --steps 1 --out "${WORK}/x6")
+expect_exit2(bad_plw "prompt-loss-weight" finetune --base "${WORK}/good" --task reverse --prompt-loss-weight 2 --out "${WORK}/x7")
+expect_exit2(eval_missing_model "not a model folder" eval --model "${WORK}/nope" --task reverse)
+expect_exit2(eval_bad_split "split" eval --model "${WORK}/good" --task reverse --split dev)
+expect_exit2(generate_no_prompt "prompt" generate --model "${WORK}/good")
+expect_exit2(inspect_short_text "2..32 bytes" inspect --model "${WORK}/good" --text "a" --out "${WORK}/x8.safetensors")
+expect_exit2(cuda_without_cuda "CUDA" eval --model "${WORK}/good" --task reverse --device cuda)
+
+# A folder of the user's that is not a model must never be replaced.
+file(MAKE_DIRECTORY "${WORK}/users_folder")
+file(WRITE "${WORK}/users_folder/thesis.txt" "precious")
+expect_exit2(out_is_users_folder "not a tunelab model" pretrain --preset nano --steps 1 --out "${WORK}/users_folder")
+file(READ "${WORK}/users_folder/thesis.txt" kept)
+if(NOT kept STREQUAL "precious")
+  message(SEND_ERROR "the user's folder was modified")
+endif()
+
+# Broken model folders: each gives exit 2 and a message naming the problem.
+function(broken_copy name)
+  file(REMOVE_RECURSE "${WORK}/${name}")
+  file(COPY "${WORK}/good/" DESTINATION "${WORK}/${name}")
+endfunction()
+broken_copy(truncated)
+file(READ "${WORK}/truncated/model.safetensors" head LIMIT 1000 HEX)
+string(LENGTH "${head}" n)
+file(WRITE "${WORK}/truncated/model.safetensors" "")  # empty file
+expect_exit2(empty_safetensors "safetensors" eval --model "${WORK}/truncated" --task reverse)
+broken_copy(badjson)
+file(WRITE "${WORK}/badjson/config.json" "{\"model_type\": \"gpt2\", ")
+expect_exit2(bad_config_json "not valid JSON" eval --model "${WORK}/badjson" --task reverse)
+broken_copy(wrongsize)
+file(READ "${WORK}/wrongsize/config.json" cfg)
+string(REPLACE "\"n_embd\": 32" "\"n_embd\": 64" cfg "${cfg}")
+file(WRITE "${WORK}/wrongsize/config.json" "${cfg}")
+expect_exit2(config_weights_mismatch "shape" eval --model "${WORK}/wrongsize" --task reverse)
+
+# A fine-tune from a broken base writes no output folder; a failed save over a model leaves it loadable.
+expect_exit2(finetune_broken_base "safetensors" finetune --base "${WORK}/truncated" --task reverse --steps 1 --out "${WORK}/ft")
+if(EXISTS "${WORK}/ft")
+  message(SEND_ERROR "a failed fine-tune left an output folder behind")
+endif()
+
+# Nothing but what we created: no temp folders or files.
+file(GLOB leftovers "${WORK}/.*")
+if(leftovers)
+  message(SEND_ERROR "temporary files left behind: ${leftovers}")
+endif()
+foreach(x x1 x2 x3 x4 x5 x6 x7 x8.safetensors)
+  if(EXISTS "${WORK}/${x}")
+    message(SEND_ERROR "bad input still wrote ${WORK}/${x}")
+  endif()
+endforeach()

@@ -25,12 +25,14 @@ import sys
 # is an O(1) relative error. So:
 #   logits: |a - b| <= 1e-4 + 1e-4 |b|        (logits are O(1..10); float32 error ~1e-6 of that)
 #   loss:   |a - b| <= 1e-5 + 1e-5 |b|
-#   grads:  |a - b| <= 1e-5 max|b| + 1e-3 |b|  per tensor: the absolute part scales with the tensor's largest
+#   grads:  |a - b| <= 1e-4 max|b| + 1e-3 |b|  per tensor: the absolute part scales with the tensor's largest
 #           gradient, because float32 error in a gradient is relative to the magnitudes summed into it, not to
-#           the (possibly tiny, cancelled) result; 1e-5 of the max is still 10x float32's ~1e-6.
+#           the (possibly tiny, cancelled) result. Observed on nano after 20 steps: <= 1e-5 of max|b| (the
+#           LayerNorm scales of the first layers, whose gradients are sums over T with cancellation), so 1e-4
+#           leaves 10x headroom and a bug still shows as an error of order max|b|.
 LOGITS_ATOL, LOGITS_RTOL = 1e-4, 1e-4
 LOSS_ATOL, LOSS_RTOL = 1e-5, 1e-5
-GRAD_ATOL_OF_MAX, GRAD_RTOL = 1e-5, 1e-3
+GRAD_ATOL_OF_MAX, GRAD_RTOL = 1e-4, 1e-3
 
 SKIP = 77
 

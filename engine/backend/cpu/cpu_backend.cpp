@@ -147,24 +147,25 @@ public:
     void attention_forward(const AttentionArgs<float>& a) override { cpu::attention_forward(a); }
     void attention_backward(const AttentionGradArgs<float>& a) override { cpu::attention_backward(a); }
 
+    // GELU through Eigen's vectorised tanh (a rational approximation within a few ulp): std::tanh per element
+    // was a third of a training step.
     void gelu_forward(const GeluArgs<float>& a) override {
         constexpr float k0 = 0.7978845608028654f, k1 = 0.044715f;
-#pragma omp parallel for schedule(static)
-        for (std::int64_t i = 0; i < a.x.n; ++i) {
-            const float x = a.x[i];
-            a.out[i] = 0.5f * x * (1.0f + std::tanh(k0 * (x + k1 * x * x * x)));
-        }
+        for_chunks(a.x.n, [&](std::int64_t lo, std::int64_t n) {
+            Eigen::Map<const Eigen::ArrayXf> x(a.x.data + lo, n);
+            Eigen::Map<Eigen::ArrayXf> out(a.out.data + lo, n);
+            out = 0.5f * x * (1.0f + (k0 * (x + k1 * x.cube())).tanh());
+        });
     }
 
     void gelu_backward(const GeluGradArgs<float>& a) override {
         constexpr float k0 = 0.7978845608028654f, k1 = 0.044715f;
-#pragma omp parallel for schedule(static)
-        for (std::int64_t i = 0; i < a.x.n; ++i) {
-            const float x = a.x[i];
-            const float th = std::tanh(k0 * (x + k1 * x * x * x));
-            const float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * k0 * (1.0f + 3.0f * k1 * x * x);
-            a.dx[i] = d * a.dout[i];
-        }
+        for_chunks(a.x.n, [&](std::int64_t lo, std::int64_t n) {
+            Eigen::Map<const Eigen::ArrayXf> x(a.x.data + lo, n), dout(a.dout.data + lo, n);
+            Eigen::Map<Eigen::ArrayXf> dx(a.dx.data + lo, n);
+            const Eigen::ArrayXf th = (k0 * (x + k1 * x.cube())).tanh();
+            dx = dout * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th.square()) * k0 * (1.0f + 3.0f * k1 * x.square()));
+        });
     }
 
     void add(VecView out, CVecView a, CVecView b) override {
@@ -236,6 +237,15 @@ public:
     }
 
 private:
+    // Splits [0, n) into fixed chunks processed in parallel; f(first, count).
+    template <class F>
+    static void for_chunks(std::int64_t n, const F& f) {
+        constexpr std::int64_t kChunk = 1 << 13;
+        const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+        for (std::int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
+    }
+
     static double log_sum_exp(const float* z, std::int64_t n) {
         float maxv = z[0];
         for (std::int64_t j = 1; j < n; ++j) maxv = std::max(maxv, z[j]);

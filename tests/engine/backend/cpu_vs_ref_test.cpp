@@ -1,7 +1,8 @@
-// Every method of the CPU backend against the float reference kernels (the specification), forward and backward,
-// on odd shapes, at 1 and 2 threads. Outputs are NaN-poisoned before each call, so an element the fast kernel
-// forgets to write fails; accumulating outputs start from the same random values on both sides. Ends with the
-// determinism promise of cpu_backend.cpp: same inputs and thread count, bitwise-identical outputs.
+// Every method of the CPU backend against the float reference kernels (the specification), forward and
+// backward, on odd shapes, at 1 and 2 threads. Outputs are NaN-poisoned before each call, so an element the
+// fast kernel forgets to write fails; accumulating outputs start from the same random values on both sides.
+// Ends with the determinism promise of cpu_backend.cpp: same inputs and thread count, bitwise-identical
+// outputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -52,14 +53,14 @@ protected:
     std::unique_ptr<Backend> be_;
 };
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, GemmAllTransposes) {
     const std::int64_t M = 7, K = 13, N = 11;
     for (const Trans ta : {Trans::no, Trans::yes})
         for (const Trans tb : {Trans::no, Trans::yes})
             for (const float beta : {0.0f, 1.0f, 0.5f}) {
                 SCOPED_TRACE(::testing::Message() << "trans_a " << (ta == Trans::yes) << " trans_b "
-                                                << (tb == Trans::yes) << " beta " << beta);
+                                                  << (tb == Trans::yes) << " beta " << beta);
                 Rng rng(21);
                 const std::int64_t ar = ta == Trans::yes ? K : M, ac = ta == Trans::yes ? M : K;
                 const std::int64_t br = tb == Trans::yes ? N : K, bc = tb == Trans::yes ? K : N;
@@ -86,41 +87,49 @@ TEST_P(CpuVsRef, GemmStridedViews) {
     TL_EXPECT_ALLCLOSE(c_cpu, c_ref, kRtol, kAtol);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, Embedding) {
     Rng rng(23);
     const std::int64_t B = 2, T = 7, C = 13, V = 11, maxT = 9, pos0 = 2, N = B * T;
     const auto tokens = random_ids(rng, N, V);  // 14 draws from 11 ids: repeats
     const Vf wte = randn(rng, V * C), wpe = randn(rng, maxT * C), dout = randn(rng, N * C);
     Vf out_ref = poison(N * C), out_cpu = poison(N * C);
-    ref::embedding_forward<float>({mat(out_ref, N, C), tokens.data(), cmat(wte, V, C), cmat(wpe, maxT, C), B, T, pos0});
-    be().embedding_forward({mat(out_cpu, N, C), tokens.data(), cmat(wte, V, C), cmat(wpe, maxT, C), B, T, pos0});
+    ref::embedding_forward<float>(
+        {mat(out_ref, N, C), tokens.data(), cmat(wte, V, C), cmat(wpe, maxT, C), B, T, pos0});
+    be().embedding_forward(
+        {mat(out_cpu, N, C), tokens.data(), cmat(wte, V, C), cmat(wpe, maxT, C), B, T, pos0});
     TL_EXPECT_ALLCLOSE(out_cpu, out_ref, kRtol, kAtol);
 
-    Vf dwte_ref = randn(rng, V * C), dwpe_ref = randn(rng, maxT * C), dwte_cpu = dwte_ref, dwpe_cpu = dwpe_ref;
-    ref::embedding_backward<float>({mat(dwte_ref, V, C), mat(dwpe_ref, maxT, C), cmat(dout, N, C), tokens.data(), B, T, pos0});
-    be().embedding_backward({mat(dwte_cpu, V, C), mat(dwpe_cpu, maxT, C), cmat(dout, N, C), tokens.data(), B, T, pos0});
+    Vf dwte_ref = randn(rng, V * C), dwpe_ref = randn(rng, maxT * C), dwte_cpu = dwte_ref,
+       dwpe_cpu = dwpe_ref;
+    ref::embedding_backward<float>(
+        {mat(dwte_ref, V, C), mat(dwpe_ref, maxT, C), cmat(dout, N, C), tokens.data(), B, T, pos0});
+    be().embedding_backward(
+        {mat(dwte_cpu, V, C), mat(dwpe_cpu, maxT, C), cmat(dout, N, C), tokens.data(), B, T, pos0});
     TL_EXPECT_ALLCLOSE(dwte_cpu, dwte_ref, kRtol, kAtol);
     TL_EXPECT_ALLCLOSE(dwpe_cpu, dwpe_ref, kRtol, kAtol);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, LayerNorm) {
     Rng rng(24);
     const std::int64_t N = 7, C = 13;
-    const Vf x = randn(rng, N * C, 2.0f, 0.7f), gamma = randn(rng, C), beta = randn(rng, C), dout = randn(rng, N * C);
+    const Vf x = randn(rng, N * C, 2.0f, 0.7f), gamma = randn(rng, C), beta = randn(rng, C),
+             dout = randn(rng, N * C);
     Vf out_ref = poison(N * C), mean_ref = poison(N), rstd_ref = poison(N);
     Vf out_cpu = poison(N * C), mean_cpu = poison(N), rstd_cpu = poison(N);
-    ref::layernorm_forward<float>({mat(out_ref, N, C), vec(mean_ref), vec(rstd_ref), cmat(x, N, C), cvec(gamma), cvec(beta), 1e-5f});
-    be().layernorm_forward({mat(out_cpu, N, C), vec(mean_cpu), vec(rstd_cpu), cmat(x, N, C), cvec(gamma), cvec(beta), 1e-5f});
+    ref::layernorm_forward<float>(
+        {mat(out_ref, N, C), vec(mean_ref), vec(rstd_ref), cmat(x, N, C), cvec(gamma), cvec(beta), 1e-5f});
+    be().layernorm_forward(
+        {mat(out_cpu, N, C), vec(mean_cpu), vec(rstd_cpu), cmat(x, N, C), cvec(gamma), cvec(beta), 1e-5f});
     TL_EXPECT_ALLCLOSE(out_cpu, out_ref, kRtol, kAtol);
     TL_EXPECT_ALLCLOSE(mean_cpu, mean_ref, kRtol, kAtol);
     TL_EXPECT_ALLCLOSE(rstd_cpu, rstd_ref, kRtol, kAtol);
 
     Vf dx_ref = poison(N * C), dx_cpu = poison(N * C);
     Vf dg_ref = randn(rng, C), db_ref = randn(rng, C), dg_cpu = dg_ref, db_cpu = db_ref;
-    ref::layernorm_backward<float>({mat(dx_ref, N, C), vec(dg_ref), vec(db_ref), cmat(dout, N, C), cmat(x, N, C),
-                                    cvec(mean_ref), cvec(rstd_ref), cvec(gamma)});
+    ref::layernorm_backward<float>({mat(dx_ref, N, C), vec(dg_ref), vec(db_ref), cmat(dout, N, C),
+                                    cmat(x, N, C), cvec(mean_ref), cvec(rstd_ref), cvec(gamma)});
     be().layernorm_backward({mat(dx_cpu, N, C), vec(dg_cpu), vec(db_cpu), cmat(dout, N, C), cmat(x, N, C),
                              cvec(mean_ref), cvec(rstd_ref), cvec(gamma)});
     TL_EXPECT_ALLCLOSE(dx_cpu, dx_ref, kRtol, kAtol);
@@ -128,7 +137,7 @@ TEST_P(CpuVsRef, LayerNorm) {
     TL_EXPECT_ALLCLOSE(db_cpu, db_ref, kRtol, kAtol);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, Linear) {
     Rng rng(25);
     const std::int64_t N = 7, C = 13, OC = 11;
@@ -143,8 +152,10 @@ TEST_P(CpuVsRef, Linear) {
     }
     Vf dx_ref = poison(N * C), dx_cpu = poison(N * C);
     Vf dw_ref = randn(rng, C * OC), db_ref = randn(rng, OC), dw_cpu = dw_ref, db_cpu = db_ref;
-    ref::linear_backward<float>({mat(dx_ref, N, C), mat(dw_ref, C, OC), vec(db_ref), cmat(dout, N, OC), cmat(x, N, C), cmat(w, C, OC)});
-    be().linear_backward({mat(dx_cpu, N, C), mat(dw_cpu, C, OC), vec(db_cpu), cmat(dout, N, OC), cmat(x, N, C), cmat(w, C, OC)});
+    ref::linear_backward<float>({mat(dx_ref, N, C), mat(dw_ref, C, OC), vec(db_ref), cmat(dout, N, OC),
+                                 cmat(x, N, C), cmat(w, C, OC)});
+    be().linear_backward({mat(dx_cpu, N, C), mat(dw_cpu, C, OC), vec(db_cpu), cmat(dout, N, OC),
+                          cmat(x, N, C), cmat(w, C, OC)});
     TL_EXPECT_ALLCLOSE(dx_cpu, dx_ref, kRtol, kAtol);
     TL_EXPECT_ALLCLOSE(dw_cpu, dw_ref, kRtol, kAtol);
     TL_EXPECT_ALLCLOSE(db_cpu, db_ref, kRtol, kAtol);
@@ -154,14 +165,15 @@ TEST_P(CpuVsRef, Linear) {
     std::fill(dw_only.begin(), dw_only.end(), 0.0f);
     be().linear_backward({{}, mat(dw_only, C, OC), {}, cmat(dout, N, OC), cmat(x, N, C), cmat(w, C, OC)});
     Vf dw_zero_ref(std::size_t(C * OC), 0.0f);
-    ref::linear_backward<float>({{}, mat(dw_zero_ref, C, OC), {}, cmat(dout, N, OC), cmat(x, N, C), cmat(w, C, OC)});
+    ref::linear_backward<float>(
+        {{}, mat(dw_zero_ref, C, OC), {}, cmat(dout, N, OC), cmat(x, N, C), cmat(w, C, OC)});
     TL_EXPECT_ALLCLOSE(dw_only, dw_zero_ref, kRtol, kAtol);
     Vf dx_only = poison(N * C);
     be().linear_backward({mat(dx_only, N, C), {}, {}, cmat(dout, N, OC), cmat(x, N, C), cmat(w, C, OC)});
     TL_EXPECT_ALLCLOSE(dx_only, dx_ref, kRtol, kAtol);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, Attention) {
     Rng rng(26);
     const std::int64_t B = 3, T = 17, H = 3, C = 24, N = B * T;
@@ -172,9 +184,10 @@ TEST_P(CpuVsRef, Attention) {
     TL_EXPECT_ALLCLOSE(out_cpu, out_ref, kRtol, kAtol);
     TL_EXPECT_ALLCLOSE(att_cpu, att_ref, kRtol, kAtol);  // zeros above the diagonal included
 
-    Vf dqkv_ref = poison(N * 3 * C), datt_ref = poison(B * H * T * T), dqkv_cpu = dqkv_ref, datt_cpu = datt_ref;
-    ref::attention_backward<float>({mat(dqkv_ref, N, 3 * C), datt_ref.data(), cmat(dout, N, C), cmat(qkv, N, 3 * C),
-                                    att_ref.data(), B, T, H});
+    Vf dqkv_ref = poison(N * 3 * C), datt_ref = poison(B * H * T * T), dqkv_cpu = dqkv_ref,
+       datt_cpu = datt_ref;
+    ref::attention_backward<float>({mat(dqkv_ref, N, 3 * C), datt_ref.data(), cmat(dout, N, C),
+                                    cmat(qkv, N, 3 * C), att_ref.data(), B, T, H});
     be().attention_backward({mat(dqkv_cpu, N, 3 * C), datt_cpu.data(), cmat(dout, N, C), cmat(qkv, N, 3 * C),
                              att_ref.data(), B, T, H});
     TL_EXPECT_ALLCLOSE(dqkv_cpu, dqkv_ref, kRtol, kAtol);
@@ -190,7 +203,7 @@ TEST_P(CpuVsRef, AttentionDecode) {
     TL_EXPECT_ALLCLOSE(out_cpu, out_ref, kRtol, kAtol);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, Gelu) {
     Rng rng(28);
     const std::int64_t n = 1001;
@@ -204,7 +217,7 @@ TEST_P(CpuVsRef, Gelu) {
     TL_EXPECT_ALLCLOSE(dx_cpu, dx_ref, kRtol, kAtol);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, CrossEntropy) {
     for (const std::int64_t V : {13, 257}) {
         SCOPED_TRACE(::testing::Message() << "V " << V);
@@ -225,14 +238,15 @@ TEST_P(CpuVsRef, CrossEntropy) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, AdamW) {
     Rng rng(30);
     const std::int64_t n = 1001;
     const Vf g = randn(rng, n, 0.1f);
     for (const std::int64_t step : {1, 7}) {
         SCOPED_TRACE(::testing::Message() << "step " << step);
-        const Vf p0 = randn(rng, n), m0 = step == 1 ? Vf(static_cast<std::size_t>(n), 0.0f) : randn(rng, n, 0.01f);
+        const Vf p0 = randn(rng, n),
+                 m0 = step == 1 ? Vf(static_cast<std::size_t>(n), 0.0f) : randn(rng, n, 0.01f);
         Vf v0 = step == 1 ? Vf(static_cast<std::size_t>(n), 0.0f) : randn(rng, n, 0.001f);
         for (auto& x : v0) x = std::fabs(x);
         Vf p_ref = p0, m_ref = m0, v_ref = v0, p_cpu = p0, m_cpu = m0, v_cpu = v0;
@@ -241,15 +255,16 @@ TEST_P(CpuVsRef, AdamW) {
         be().adamw({vec(p_cpu), vec(m_cpu), vec(v_cpu), cvec(g), lr, 0.9f, 0.999f, 1e-8f, wd, step});
         TL_EXPECT_ALLCLOSE(m_cpu, m_ref, kRtol, 1e-9);
         TL_EXPECT_ALLCLOSE(v_cpu, v_ref, kRtol, 1e-12);
-        // Compare the updates, not the parameters: an update is ~lr, so a wrong one could hide inside p's atol.
-        // Each delta carries p's rounding (ulp(1) ~ 1.2e-7), hence the atol.
+        // Compare the updates, not the parameters: an update is ~lr, so a wrong one could hide inside p's
+        // atol. Each delta carries p's rounding (ulp(1) ~ 1.2e-7), hence the atol.
         Vf d_ref(static_cast<std::size_t>(n)), d_cpu(static_cast<std::size_t>(n));
-        for (std::size_t i = 0; i < std::size_t(n); ++i) d_ref[i] = p_ref[i] - p0[i], d_cpu[i] = p_cpu[i] - p0[i];
+        for (std::size_t i = 0; i < std::size_t(n); ++i)
+            d_ref[i] = p_ref[i] - p0[i], d_cpu[i] = p_cpu[i] - p0[i];
         TL_EXPECT_ALLCLOSE(d_cpu, d_ref, kRtol, 1e-6);
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, ElementwiseAndReductions) {
     Rng rng(31);
     const std::int64_t n = 3 * (1 << 14) + 7;  // several of sum_squares' chunks and a ragged tail
@@ -306,7 +321,7 @@ TEST_P(CpuVsRef, MemoryMethods) {
     EXPECT_EQ(be().ledger().current(MemCategory::activations), before);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // Determinism: run every op twice on fresh poisoned buffers; outputs must be bitwise identical. Shapes large
 // enough that the threaded loops and Eigen's GEMM really split the work.
 std::vector<Vf> run_every_op(Backend& be) {
@@ -319,7 +334,8 @@ std::vector<Vf> run_every_op(Backend& be) {
     be.embedding_forward({mat(x, N, C), tokens.data(), cmat(wte, V, C), cmat(wpe, T, C), B, T, 0});
     const Vf gamma = randn(rng, C), beta = randn(rng, C);
     Vf ln = poison(N * C), mean = poison(N), rstd = poison(N);
-    be.layernorm_forward({mat(ln, N, C), vec(mean), vec(rstd), cmat(x, N, C), cvec(gamma), cvec(beta), 1e-5f});
+    be.layernorm_forward(
+        {mat(ln, N, C), vec(mean), vec(rstd), cmat(x, N, C), cvec(gamma), cvec(beta), 1e-5f});
     const Vf w = randn(rng, C * 3 * C, 0.2f), b = randn(rng, 3 * C);
     Vf qkv = poison(N * 3 * C);
     be.linear_forward({mat(qkv, N, 3 * C), cmat(ln, N, C), cmat(w, C, 3 * C), cvec(b)});
@@ -339,19 +355,22 @@ std::vector<Vf> run_every_op(Backend& be) {
     Vf datty = poison(N * C);
     be.gelu_backward({vec(datty), cvec(dact), cvec(atty)});
     Vf dqkv = poison(N * 3 * C), datt = poison(B * H * T * T);
-    be.attention_backward({mat(dqkv, N, 3 * C), datt.data(), cmat(datty, N, C), cmat(qkv, N, 3 * C), att.data(), B, T, H});
+    be.attention_backward(
+        {mat(dqkv, N, 3 * C), datt.data(), cmat(datty, N, C), cmat(qkv, N, 3 * C), att.data(), B, T, H});
     Vf dln = poison(N * C), dw(w.size(), 0.0f), db(b.size(), 0.0f);
-    be.linear_backward({mat(dln, N, C), mat(dw, C, 3 * C), vec(db), cmat(dqkv, N, 3 * C), cmat(ln, N, C), cmat(w, C, 3 * C)});
+    be.linear_backward({mat(dln, N, C), mat(dw, C, 3 * C), vec(db), cmat(dqkv, N, 3 * C), cmat(ln, N, C),
+                        cmat(w, C, 3 * C)});
     Vf dx = poison(N * C), dgamma(gamma.size(), 0.0f), dbeta(beta.size(), 0.0f);
-    be.layernorm_backward({mat(dx, N, C), vec(dgamma), vec(dbeta), cmat(dln, N, C), cmat(x, N, C), cvec(mean), cvec(rstd), cvec(gamma)});
+    be.layernorm_backward({mat(dx, N, C), vec(dgamma), vec(dbeta), cmat(dln, N, C), cmat(x, N, C), cvec(mean),
+                           cvec(rstd), cvec(gamma)});
     be.add_inplace(vec(dx), cvec(act));
     Vf dwpe(wpe.size(), 0.0f);
     be.embedding_backward({mat(dwte, V, C), mat(dwpe, T, C), cmat(dx, N, C), tokens.data(), B, T, 0});
     Vf p = w, m(w.size(), 0.0f), v(w.size(), 0.0f);
     be.adamw({vec(p), vec(m), vec(v), cvec(dw), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, 1});
     Vf ss = {float(be.sum_squares(cvec(dw)))};
-    outs = {x, ln, mean, rstd, qkv, atty, att, act, logits, losses, dlogits, dact, dwte, datty, dqkv,
-            dln, dw, db, dx, dgamma, dbeta, dwpe, p, m, v, ss};
+    outs = {x,     ln,   mean, rstd, qkv, atty, att,    act,   logits, losses, dlogits, dact, dwte,
+            datty, dqkv, dln,  dw,   db,  dx,   dgamma, dbeta, dwpe,   p,      m,       v,    ss};
     return outs;
 }
 
@@ -361,13 +380,16 @@ TEST_P(CpuVsRef, SameThreadsSameBits) {
     for (std::size_t i = 0; i < first.size(); ++i) {
         SCOPED_TRACE(::testing::Message() << "output " << i);
         ASSERT_EQ(first[i].size(), second[i].size());
-        for (float f : first[i]) ASSERT_TRUE(std::isfinite(f)) << "an output was left unwritten or overflowed";
+        for (float f : first[i])
+            ASSERT_TRUE(std::isfinite(f)) << "an output was left unwritten or overflowed";
         EXPECT_EQ(std::memcmp(first[i].data(), second[i].data(), first[i].size() * sizeof(float)), 0);
     }
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, CpuVsRef, ::testing::Values(1, 2),
-                         [](const ::testing::TestParamInfo<int>& p) { return "threads" + std::to_string(p.param); });
+                         [](const ::testing::TestParamInfo<int>& p) {
+                             return "threads" + std::to_string(p.param);
+                         });
 
 // sum_squares promises the same double for any thread count (fixed chunks summed in order).
 TEST(CpuBackend, SumSquaresIndependentOfThreadCount) {

@@ -1,8 +1,8 @@
 // Gradient checks of every reference backward (backend/cpu/ref_kernels.hpp) against central differences, in
 // double on tiny odd shapes: L = sum(G ∘ forward(x)) for a random G, analytic dL/dx from the backward with
-// dout = G, numeric from (L(x+h) - L(x-h)) / 2h. Also the conventions of core/ops.hpp: parameter grads accumulate,
-// activation grads overwrite. Not a speed or float test: the CPU backend is checked against these in
-// cpu_vs_ref_test.cpp.
+// dout = G, numeric from (L(x+h) - L(x-h)) / 2h. Also the conventions of core/ops.hpp: parameter grads
+// accumulate, activation grads overwrite. Not a speed or float test: the CPU backend is checked against these
+// in cpu_vs_ref_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,7 +20,7 @@ namespace {
 
 using Vd = std::vector<double>;
 
-constexpr double kH = 1e-6;      // central-difference step: truncation O(h^2) ~ 1e-12, round-off ~ 1e-16 |L| / h
+constexpr double kH = 1e-6;  // central-difference step: truncation O(h^2) ~ 1e-12, round-off ~ 1e-16 |L| / h
 constexpr double kRtol = 1e-6;
 constexpr double kAtol = 1e-8;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -63,7 +63,7 @@ Mat<const double> cmat(const Vd& v, std::int64_t rows, std::int64_t cols) { retu
 Vec<double> vec(Vd& v) { return {v.data(), std::int64_t(v.size())}; }
 Vec<const double> cvec(const Vd& v) { return {v.data(), std::int64_t(v.size())}; }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST(RefGrad, Embedding) {
     Rng rng(11);
     const std::int64_t B = 2, T = 3, C = 5, V = 7, maxT = 6, pos0 = 2, N = B * T;
@@ -71,12 +71,14 @@ TEST(RefGrad, Embedding) {
     Vd wte = randn(rng, V * C), wpe = randn(rng, maxT * C), G = randn(rng, N * C);
     auto loss = [&] {
         Vd out(std::size_t(N * C));
-        ref::embedding_forward<double>({mat(out, N, C), tokens.data(), cmat(wte, V, C), cmat(wpe, maxT, C), B, T, pos0});
+        ref::embedding_forward<double>(
+            {mat(out, N, C), tokens.data(), cmat(wte, V, C), cmat(wpe, maxT, C), B, T, pos0});
         return dot(G, out);
     };
     Vd dwte(wte.size(), 0.0), dwpe(wpe.size(), 0.0);
     auto backward = [&] {
-        ref::embedding_backward<double>({mat(dwte, V, C), mat(dwpe, maxT, C), cmat(G, N, C), tokens.data(), B, T, pos0});
+        ref::embedding_backward<double>(
+            {mat(dwte, V, C), mat(dwpe, maxT, C), cmat(G, N, C), tokens.data(), B, T, pos0});
     };
     backward();
     TL_EXPECT_ALLCLOSE(dwte, central_difference(loss, wte), kRtol, kAtol);
@@ -92,7 +94,7 @@ TEST(RefGrad, Embedding) {
     TL_EXPECT_ALLCLOSE(dwpe, plus(s_wpe, g_wpe, 2.0), 1e-14, 1e-14);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST(RefGrad, LayerNorm) {
     Rng rng(12);
     const std::int64_t N = 3, C = 7;
@@ -101,7 +103,8 @@ TEST(RefGrad, LayerNorm) {
     Vd mean(static_cast<std::size_t>(N)), rstd(static_cast<std::size_t>(N));
     auto loss = [&] {
         Vd out(std::size_t(N * C));
-        ref::layernorm_forward<double>({mat(out, N, C), vec(mean), vec(rstd), cmat(x, N, C), cvec(gamma), cvec(beta), 1e-5});
+        ref::layernorm_forward<double>(
+            {mat(out, N, C), vec(mean), vec(rstd), cmat(x, N, C), cvec(gamma), cvec(beta), 1e-5});
         return dot(G, out);
     };
     loss();  // saves mean, rstd at the unperturbed x
@@ -127,7 +130,7 @@ TEST(RefGrad, LayerNorm) {
     TL_EXPECT_ALLCLOSE(dbeta, plus(s_beta, g_beta, 2.0), 1e-14, 1e-14);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST(RefGrad, Linear) {
     Rng rng(13);
     const std::int64_t N = 3, C = 5, OC = 7;
@@ -139,7 +142,8 @@ TEST(RefGrad, Linear) {
     };
     Vd dx(x.size(), kNaN), dw(w.size(), 0.0), db(b.size(), 0.0);
     auto backward = [&] {
-        ref::linear_backward<double>({mat(dx, N, C), mat(dw, C, OC), vec(db), cmat(G, N, OC), cmat(x, N, C), cmat(w, C, OC)});
+        ref::linear_backward<double>(
+            {mat(dx, N, C), mat(dw, C, OC), vec(db), cmat(G, N, OC), cmat(x, N, C), cmat(w, C, OC)});
     };
     backward();
     TL_EXPECT_ALLCLOSE(dx, central_difference(loss, x), kRtol, kAtol);
@@ -176,16 +180,16 @@ TEST(RefGrad, LinearWithoutBiasAndFrozenParts) {
     TL_EXPECT_ALLCLOSE(dx, central_difference(loss, x), kRtol, kAtol);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// gemm's backward is gemm, so the forward against a naive triple loop is the whole check. Operands are strided
-// views (ld > cols) so the leading dimension is exercised; C's padding must stay untouched.
+// -----------------------------------------------------------------------------------------------------------
+// gemm's backward is gemm, so the forward against a naive triple loop is the whole check. Operands are
+// strided views (ld > cols) so the leading dimension is exercised; C's padding must stay untouched.
 TEST(RefGrad, GemmAllTransposesAgainstTripleLoop) {
     const std::int64_t M = 3, K = 5, N = 4, pad = 2;
     for (const Trans ta : {Trans::no, Trans::yes})
         for (const Trans tb : {Trans::no, Trans::yes})
             for (const double beta : {0.0, 0.3}) {
                 SCOPED_TRACE(::testing::Message() << "trans_a " << (ta == Trans::yes) << " trans_b "
-                                                << (tb == Trans::yes) << " beta " << beta);
+                                                  << (tb == Trans::yes) << " beta " << beta);
                 Rng rng(15);
                 const std::int64_t ar = ta == Trans::yes ? K : M, ac = ta == Trans::yes ? M : K;
                 const std::int64_t br = tb == Trans::yes ? N : K, bc = tb == Trans::yes ? K : N;
@@ -209,13 +213,14 @@ TEST(RefGrad, GemmAllTransposesAgainstTripleLoop) {
                         double& e = expect[std::size_t(i * (N + pad) + j)];
                         e = alpha * acc + (beta == 0.0 ? 0.0 : beta * e);
                     }
-                ref::gemm<double>({Mat<double>(c.data(), M, N, N + pad), Mat<const double>(a.data(), ar, ac, ac + pad),
+                ref::gemm<double>({Mat<double>(c.data(), M, N, N + pad),
+                                   Mat<const double>(a.data(), ar, ac, ac + pad),
                                    Mat<const double>(b.data(), br, bc, bc + pad), ta, tb, alpha, beta});
                 TL_EXPECT_ALLCLOSE(c, expect, 1e-14, 1e-14);  // padding compares equal too: not written
             }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST(RefGrad, Attention) {
     Rng rng(16);
     const std::int64_t B = 2, T = 5, H = 2, C = 6, N = B * T;
@@ -234,19 +239,23 @@ TEST(RefGrad, Attention) {
             double sum = 0;
             for (std::int64_t s = 0; s < T; ++s) {
                 const double p = att0[std::size_t((bh * T + t) * T + s)];
-                if (s > t) EXPECT_EQ(p, 0.0);
-                else EXPECT_GT(p, 0.0);
+                if (s > t)
+                    EXPECT_EQ(p, 0.0);
+                else
+                    EXPECT_GT(p, 0.0);
                 sum += p;
             }
             EXPECT_NEAR(sum, 1.0, 1e-14);
         }
     Vd dqkv(qkv.size(), kNaN), datt(att.size(), kNaN);  // both overwritten
-    ref::attention_backward<double>({mat(dqkv, N, 3 * C), datt.data(), cmat(G, N, C), cmat(qkv, N, 3 * C), att0.data(), B, T, H});
+    ref::attention_backward<double>(
+        {mat(dqkv, N, 3 * C), datt.data(), cmat(G, N, C), cmat(qkv, N, 3 * C), att0.data(), B, T, H});
     TL_EXPECT_ALLCLOSE(dqkv, central_difference(loss, qkv), kRtol, kAtol);
 
     const Vd dqkv1 = dqkv;
     dqkv.assign(dqkv.size(), 123.0);
-    ref::attention_backward<double>({mat(dqkv, N, 3 * C), datt.data(), cmat(G, N, C), cmat(qkv, N, 3 * C), att0.data(), B, T, H});
+    ref::attention_backward<double>(
+        {mat(dqkv, N, 3 * C), datt.data(), cmat(G, N, C), cmat(qkv, N, 3 * C), att0.data(), B, T, H});
     TL_EXPECT_ALLCLOSE(dqkv, dqkv1, 0.0, 0.0);
 }
 
@@ -269,7 +278,7 @@ TEST(RefGrad, AttentionDecodeEqualsForwardRows) {
         }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST(RefGrad, Gelu) {
     Rng rng(18);
     const std::int64_t n = 11;
@@ -292,9 +301,9 @@ TEST(RefGrad, Gelu) {
     TL_EXPECT_ALLCLOSE(dx, central_difference(loss, x), kRtol, kAtol);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// d(sum_i w_i loss_i / norm)/dlogits with non-uniform weights (one zero, as for a prompt token) and a norm that is
-// not the sum of the weights (it covers other micro-batches too).
+// -----------------------------------------------------------------------------------------------------------
+// d(sum_i w_i loss_i / norm)/dlogits with non-uniform weights (one zero, as for a prompt token) and a norm
+// that is not the sum of the weights (it covers other micro-batches too).
 TEST(RefGrad, CrossEntropy) {
     Rng rng(19);
     const std::int64_t N = 4, V = 7;
@@ -331,14 +340,15 @@ TEST(RefGrad, CrossEntropyIsStableForLargeLogits) {
     TL_EXPECT_ALLCLOSE(dz, (Vd{p0, 1.0 - p0 - 1.0, 0.0}), 1e-12, 1e-15);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 // AdamW against the formula of core/ops.hpp, worked out by hand for two elements:
 //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p)
 TEST(RefGrad, AdamWStepOneFromZeroState) {
     // Step 1, m = v = 0: m = 0.1 g, v = 0.001 g^2, so m/(1-0.9) = g and v/(1-0.999) = g^2; the update is
     // g / (|g| + eps) + wd p, i.e. sign(g) up to eps.
-    //   p = 0.5,  g = 0.1:  0.1/(0.1 + 1e-8) + 0.1*0.5 = 0.9999999000000099 + 0.05;  p' = 0.5 - 0.01 * 1.0499999
-    //   p = -1.2, g = -0.3: -0.3/(0.3 + 1e-8) - 0.12 = -0.99999996666667 - 0.12;      p' = -1.2 + 0.01 * 1.11999996...
+    //   p = 0.5,  g = 0.1:  0.1/(0.1 + 1e-8) + 0.1*0.5 = 0.9999999000000099 + 0.05;  p' = 0.5 - 0.01
+    //   * 1.0499999 p = -1.2, g = -0.3: -0.3/(0.3 + 1e-8) - 0.12 = -0.99999996666667 - 0.12;      p' = -1.2 +
+    //   0.01 * 1.11999996...
     Vd p = {0.5, -1.2}, m = {0.0, 0.0}, v = {0.0, 0.0};
     const Vd g = {0.1, -0.3};
     ref::adamw<double>({vec(p), vec(m), vec(v), cvec(g), 0.01, 0.9, 0.999, 1e-8, 0.1, 1});

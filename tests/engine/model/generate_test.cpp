@@ -1,6 +1,8 @@
 // Generation (model/generate.hpp): the KV-cache decoder against the full forward it must reproduce, and the
 // sampling rules: greedy is deterministic and is the argmax, a seed fixes temperature sampling, top_k = 1 is
 // greedy, top_k keeps the k most likely tokens in softmax proportions, stop tokens and the context limit.
+#include "model/generate.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/config.hpp"
-#include "model/generate.hpp"
 #include "model/gpt.hpp"
 #include "testing/expect_allclose.hpp"
 
@@ -49,9 +50,10 @@ std::int32_t argmax(const std::vector<float>& v) {
     return std::int32_t(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Causal attention makes row t of a forward over the whole sequence the logits after the prefix 0..t, which is
-// what the decoder returns at step t. Float sums in a different order: agreement to 1e-4 on logits of order 1.
+// -----------------------------------------------------------------------------------------------------------
+// Causal attention makes row t of a forward over the whole sequence the logits after the prefix 0..t, which
+// is what the decoder returns at step t. Float sums in a different order: agreement to 1e-4 on logits of
+// order 1.
 TEST(Generate, KvDecoderMatchesFullForwardAtEveryPosition) {
     NanoModel m(51);
     const std::int64_t T = m.ctx();  // the whole context
@@ -98,7 +100,7 @@ TEST(Generate, KvDecoderMatchesSecondRowOfABatch) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST(Generate, GreedyIsDeterministicAndIsTheArgmaxOfTheFullForward) {
     NanoModel m(53);
     const auto prompt = random_tokens(5, m.V(), 53);
@@ -176,7 +178,7 @@ TEST(Generate, TopKSamplesTheKLargestInProportion) {
     EXPECT_EQ(sample_token(logits, opt, 5), 7);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------------------------------
 TEST(Generate, StopsBeforeAStopToken) {
     NanoModel m(56);
     const auto prompt = random_tokens(3, m.V(), 56);

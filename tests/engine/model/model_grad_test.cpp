@@ -1,7 +1,7 @@
 // Whole-model gradient checks: Gpt::backward against central differences of Gpt::forward's losses, for
-// loss = sum_i w_i l_i / norm with non-uniform token weights. The model runs in float, so the differences use a
-// large step and the comparison is loose, but a wrong sign or a missing term still fails (each tensor is sampled
-// at least once). Per-op checks in double: tests/engine/backend/ref_grad_test.cpp.
+// loss = sum_i w_i l_i / norm with non-uniform token weights. The model runs in float, so the differences use
+// a large step and the comparison is loose, but a wrong sign or a missing term still fails (each tensor is
+// sampled at least once). Per-op checks in double: tests/engine/backend/ref_grad_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,10 +20,10 @@ namespace tl {
 namespace {
 
 // Central differences of a float model: the loss is summed in double from float per-token losses, which carry
-// rounding noise of ~1e-7..1e-6; over 2h = 1e-2 that is up to ~1e-4 in the quotient, and the O(h^2) truncation
-// term is ~1e-5. Observed: relative errors <= 4e-3, absolute <= 1e-4 on gradients ~0.5. Hence the check
-// |analytic - numeric| <= 1e-4 + 2e-2 |numeric|: a dropped term or a flipped sign on any gradient above ~1e-4
-// still fails (a flipped sign is a relative error of 2).
+// rounding noise of ~1e-7..1e-6; over 2h = 1e-2 that is up to ~1e-4 in the quotient, and the O(h^2)
+// truncation term is ~1e-5. Observed: relative errors <= 4e-3, absolute <= 1e-4 on gradients ~0.5. Hence the
+// check |analytic - numeric| <= 1e-4 + 2e-2 |numeric|: a dropped term or a flipped sign on any gradient above
+// ~1e-4 still fails (a flipped sign is a relative error of 2).
 constexpr double kStep = 5e-3;
 constexpr double kRtol = 2e-2;
 constexpr double kAtol = 1e-4;
@@ -38,8 +38,8 @@ public:
     ModelCheck(const GptConfig& cfg, std::int64_t B, std::int64_t T, std::uint64_t seed)
         : be_(make_cpu_backend({1})), model_(*be_, cfg), B_(B), T_(T) {
         model_.init_gpt2(seed);
-        // GPT-2's init has tiny weights, zero biases and unit LayerNorm scales, under which many gradient terms
-        // vanish or cancel. Perturb every parameter so each path carries a visible gradient.
+        // GPT-2's init has tiny weights, zero biases and unit LayerNorm scales, under which many gradient
+        // terms vanish or cancel. Perturb every parameter so each path carries a visible gradient.
         Rng rng(seed, /*stream=*/1000);
         for (const ParamInfo& p : model_.params().entries()) {
             const VecView w = model_.param(p);
@@ -94,7 +94,8 @@ public:
         std::vector<float> saved;
         for (float* e : elems) saved.push_back(*e);
         auto shift = [&](double by) {
-            for (std::size_t k = 0; k < elems.size(); ++k) *elems[k] = float(double(saved[k]) + signs[k] * by);
+            for (std::size_t k = 0; k < elems.size(); ++k)
+                *elems[k] = float(double(saved[k]) + signs[k] * by);
         };
         shift(h);
         const double lp = loss();
@@ -145,7 +146,8 @@ std::vector<Sample> pick_samples(ModelCheck& mc, const std::vector<float>& g, in
         out.push_back({&p, draw(p)});
     }
     const ParamInfo& wte = mc.model().params().at("transformer.wte.weight");
-    out.push_back({&wte, std::int64_t(mc.tokens()[2]) * cfg.n_embd + std::int64_t(rng.below(std::uint64_t(cfg.n_embd)))});
+    out.push_back({&wte, std::int64_t(mc.tokens()[2]) * cfg.n_embd +
+                             std::int64_t(rng.below(std::uint64_t(cfg.n_embd)))});
     return out;
 }
 
@@ -176,8 +178,8 @@ TEST(ModelGrad, NanoPresetMatchesCentralDifferences) {
     check_samples(mc, /*extra=*/0, 42);
 }
 
-// With one row of distinct tokens, token r = tokens[t] and position t occur only together, so moving wte[r] by
-// +h and wpe[t] by -h leaves the input embedding unchanged: that derivative is the head's term alone, and
+// With one row of distinct tokens, token r = tokens[t] and position t occur only together, so moving wte[r]
+// by +h and wpe[t] by -h leaves the input embedding unchanged: that derivative is the head's term alone, and
 // analytically it is dwte[r] - dwpe[t]. The input's term is dwpe[t] itself. Both must be there and be right.
 TEST(ModelGrad, TiedEmbeddingGetsHeadAndInputGradients) {
     ModelCheck mc(kSmall, /*B=*/1, /*T=*/5, /*seed=*/43);
@@ -188,11 +190,14 @@ TEST(ModelGrad, TiedEmbeddingGetsHeadAndInputGradients) {
     const std::vector<float> g = mc.grads();
     double head_norm = 0, input_norm = 0;
     for (std::int64_t c = 0; c < C; ++c) {
-        const double dwte = g[std::size_t(wte.offset + r * C + c)], dwpe = g[std::size_t(wpe.offset + t * C + c)];
-        const double head = mc.numeric({&mc.weight(wte, r * C + c), &mc.weight(wpe, t * C + c)}, {1.0f, -1.0f});
+        const double dwte = g[std::size_t(wte.offset + r * C + c)],
+                     dwpe = g[std::size_t(wpe.offset + t * C + c)];
+        const double head =
+            mc.numeric({&mc.weight(wte, r * C + c), &mc.weight(wpe, t * C + c)}, {1.0f, -1.0f});
         const double input = mc.numeric(wpe, t * C + c);
         const double total = mc.numeric(wte, r * C + c);
-        EXPECT_TRUE(close(dwte - dwpe, head)) << "head term, c " << c << ": " << dwte - dwpe << " vs " << head;
+        EXPECT_TRUE(close(dwte - dwpe, head))
+            << "head term, c " << c << ": " << dwte - dwpe << " vs " << head;
         EXPECT_TRUE(close(dwpe, input)) << "input term, c " << c << ": " << dwpe << " vs " << input;
         EXPECT_TRUE(close(dwte, total)) << "wte, c " << c << ": " << dwte << " vs " << total;
         head_norm += head * head;
@@ -203,7 +208,8 @@ TEST(ModelGrad, TiedEmbeddingGetsHeadAndInputGradients) {
     // A row no input token uses gets the head's term only.
     const std::int64_t unused = 5;
     for (std::int64_t c = 0; c < C; ++c)
-        EXPECT_TRUE(close(g[std::size_t(wte.offset + unused * C + c)], mc.numeric(wte, unused * C + c))) << "c " << c;
+        EXPECT_TRUE(close(g[std::size_t(wte.offset + unused * C + c)], mc.numeric(wte, unused * C + c)))
+            << "c " << c;
 }
 
 // Parameter gradients accumulate across backward calls (gradient accumulation relies on it): a second

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the test suite.
+#   scripts/test.sh               the default build (Release) and all its tests
+#   scripts/test.sh --asan        the AddressSanitizer + UBSan build of the engine tests
+#   scripts/test.sh --cuda-build  compile the CUDA path with the cuda preset (skipped when there is no nvcc)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-default}
+case "$mode" in
+    default|--asan|--cuda-build) ;;
+    *) echo "test.sh: unknown option '$mode' (known: --asan, --cuda-build)" >&2; exit 2 ;;
+esac
+bash scripts/setup.sh
+jobs=$(nproc)
+case "$mode" in
+    default)
+        cmake --preset default
+        cmake --build --preset default -j "$jobs"
+        ctest --preset default
+        ;;
+    --asan)
+        cmake --preset asan
+        cmake --build --preset asan -j "$jobs"
+        ctest --preset asan
+        ;;
+    --cuda-build)
+        nvcc_path=$(command -v nvcc || true)
+        [ -z "$nvcc_path" ] && [ -x /usr/local/cuda/bin/nvcc ] && nvcc_path=/usr/local/cuda/bin/nvcc
+        if [ -z "$nvcc_path" ]; then
+            echo "test.sh: no nvcc on this machine; skipping the CUDA build"
+            exit 0
+        fi
+        CUDACXX="$nvcc_path" cmake --preset cuda -DTL_BUILD_TESTS=ON
+        cmake --build --preset cuda -j "$jobs"
+        # Without a GPU the CUDA tests skip themselves; on a GPU machine they run.
+        ctest --preset cuda -L cuda
+        ;;
+esac
