@@ -23,11 +23,11 @@ HeadViews head_views(const CMatView& qkv, std::int64_t b, std::int64_t h, std::i
 
 }  // namespace
 
-void attention_forward(const AttentionArgs<float>& a) {
+void attention_forward(const AttentionArgs<float>& a, int threads) {
     const std::int64_t C = a.out.cols, hs = C / a.H, T = a.T_;
     TL_ASSERT(a.qkv.cols == 3 * C && C % a.H == 0 && a.qkv.rows == a.B * T, "[attention_forward] bad shapes");
     const float scale = 1.0f / std::sqrt(float(hs));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t bh = 0; bh < a.B * a.H; ++bh) {
         const std::int64_t b = bh / a.H, h = bh % a.H;
         const HeadViews hv = head_views(a.qkv, b, h, T, hs);
@@ -48,10 +48,10 @@ void attention_forward(const AttentionArgs<float>& a) {
     }
 }
 
-void attention_backward(const AttentionGradArgs<float>& a) {
+void attention_backward(const AttentionGradArgs<float>& a, int threads) {
     const std::int64_t C = a.dout.cols, hs = C / a.H, T = a.T_;
     const float scale = 1.0f / std::sqrt(float(hs));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t bh = 0; bh < a.B * a.H; ++bh) {
         const std::int64_t b = bh / a.H, h = bh % a.H;
         const HeadViews hv = head_views(a.qkv, b, h, T, hs);

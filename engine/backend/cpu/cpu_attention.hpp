@@ -5,7 +5,7 @@
 
 namespace tl::cpu {
 
-void attention_forward(const AttentionArgs<float>& a);
-void attention_backward(const AttentionGradArgs<float>& a);
+void attention_forward(const AttentionArgs<float>& a, int threads);
+void attention_backward(const AttentionGradArgs<float>& a, int threads);
 
 }  // namespace tl::cpu

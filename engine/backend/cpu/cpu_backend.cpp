@@ -25,12 +25,9 @@ void free_aligned(void* p) { std::free(p); }
 
 class CpuBackend final : public Backend {
 public:
-    explicit CpuBackend(const CpuOptions& opt) {
-        const int threads = opt.threads > 0 ? opt.threads : omp_get_num_procs();
-        omp_set_num_threads(threads);
-        Eigen::setNbThreads(threads);
-        threads_ = threads;
-    }
+    // The thread count is this backend's, not the process's: every parallel loop names it, and Eigen's global
+    // setting is set before each GEMM, so two backends with different counts do not interfere.
+    explicit CpuBackend(const CpuOptions& opt) : threads_(opt.threads > 0 ? opt.threads : omp_get_num_procs()) {}
 
     Device device() const override { return Device::cpu; }
     std::string name() const override { return "cpu (" + std::to_string(threads_) + " threads)"; }
@@ -55,6 +52,7 @@ public:
     void attention_decode(const AttentionDecodeArgs<float>& a) override { ref::attention_decode(a); }
 
     void gemm(const GemmArgs<float>& g) override {
+        Eigen::setNbThreads(threads_);
         auto c = emap(g.c);
         const auto a = emap(g.a);
         const auto b = emap(g.b);
@@ -72,7 +70,7 @@ public:
     // Parallel over channels: each thread owns whole columns, so the scatter-add order is fixed.
     void embedding_backward(const EmbeddingGradArgs<float>& a) override {
         const std::int64_t N = a.B * a.T_, C = a.dout.cols;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t c = 0; c < C; ++c)
             for (std::int64_t n = 0; n < N; ++n) {
                 const float g = a.dout(n, c);
@@ -83,7 +81,7 @@ public:
 
     void layernorm_forward(const LayerNormArgs<float>& a) override {
         const std::int64_t N = a.x.rows, C = a.x.cols;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < N; ++i) {
             const float* x = a.x.row(i);
             float mean = 0, var = 0;
@@ -100,7 +98,7 @@ public:
 
     void layernorm_backward(const LayerNormGradArgs<float>& a) override {
         const std::int64_t N = a.x.rows, C = a.x.cols;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < N; ++i) {
             const float* x = a.x.row(i);
             const float* dout = a.dout.row(i);
@@ -118,7 +116,7 @@ public:
                 dx[c] = rstd * (dout[c] * a.gamma[c] - g_mean - (x[c] - mean) * rstd * gx_mean);
         }
         // Parameter grads: a column reduction over rows, in row order (deterministic), parallel over columns.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t c = 0; c < C; ++c) {
             float dg = 0, db = 0;
             for (std::int64_t i = 0; i < N; ++i) {
@@ -132,20 +130,22 @@ public:
     }
 
     void linear_forward(const LinearArgs<float>& a) override {
+        Eigen::setNbThreads(threads_);
         auto out = emap(a.out);
         out.noalias() = emap(a.x) * emap(a.w);
         if (a.b.data) out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(a.b.data, a.b.n);
     }
 
     void linear_backward(const LinearGradArgs<float>& a) override {
+        Eigen::setNbThreads(threads_);
         const auto dout = emap(a.dout);
         if (a.dx.data) emap(a.dx).noalias() = dout * emap(a.w).transpose();
         if (a.dw.data) emap(a.dw).noalias() += emap(a.x).transpose() * dout;
         if (a.db.data) Eigen::Map<Eigen::RowVectorXf>(a.db.data, a.db.n) += dout.colwise().sum();
     }
 
-    void attention_forward(const AttentionArgs<float>& a) override { cpu::attention_forward(a); }
-    void attention_backward(const AttentionGradArgs<float>& a) override { cpu::attention_backward(a); }
+    void attention_forward(const AttentionArgs<float>& a) override { cpu::attention_forward(a, threads_); }
+    void attention_backward(const AttentionGradArgs<float>& a) override { cpu::attention_backward(a, threads_); }
 
     // GELU through Eigen's vectorised tanh (a rational approximation within a few ulp): std::tanh per element
     // was a third of a training step.
@@ -169,16 +169,23 @@ public:
     }
 
     void add(VecView out, CVecView a, CVecView b) override {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < out.n; ++i) out[i] = a[i] + b[i];
     }
     void add_inplace(VecView dst, CVecView src) override {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < dst.n; ++i) dst[i] += src[i];
     }
 
+    // Targets are checked before the parallel loop: an exception cannot leave an OpenMP region.
+    static void check_targets(const std::int32_t* targets, std::int64_t n, std::int64_t V) {
+        for (std::int64_t i = 0; i < n; ++i)
+            TL_ASSERT(targets[i] >= 0 && targets[i] < V, "[cross_entropy] target id out of range");
+    }
+
     void cross_entropy_forward(const CrossEntropyArgs<float>& a) override {
-#pragma omp parallel for schedule(static)
+        check_targets(a.targets, a.logits.rows, a.logits.cols);
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < a.logits.rows; ++i) {
             const std::int32_t y = a.targets[i];
             a.losses[i] = float(log_sum_exp(a.logits.row(i), a.logits.cols) - a.logits(i, y));
@@ -186,7 +193,8 @@ public:
     }
 
     void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override {
-#pragma omp parallel for schedule(static)
+        check_targets(a.targets, a.logits.rows, a.logits.cols);
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < a.logits.rows; ++i) {
             float* d = a.dlogits.row(i);
             const float w = a.weights[i] / a.norm;
@@ -206,7 +214,7 @@ public:
         constexpr std::int64_t kChunk = 1 << 14;
         const std::int64_t chunks = (x.n + kChunk - 1) / kChunk;
         std::vector<double> partial(std::size_t(chunks), 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t c = 0; c < chunks; ++c) {
             double s = 0;
             for (std::int64_t i = c * kChunk; i < std::min(x.n, (c + 1) * kChunk); ++i) s += double(x[i]) * x[i];
@@ -218,14 +226,14 @@ public:
     }
 
     void scale(VecView x, float s) override {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < x.n; ++i) x[i] *= s;
     }
 
     void adamw(const AdamWArgs<float>& a) override {
         const float bc1 = 1.0f - float(std::pow(double(a.beta1), double(a.step)));
         const float bc2 = 1.0f - float(std::pow(double(a.beta2), double(a.step)));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < a.params.n; ++i) {
             const float g = a.grads[i];
             const float m = a.beta1 * a.m[i] + (1.0f - a.beta1) * g;
@@ -239,10 +247,10 @@ public:
 private:
     // Splits [0, n) into fixed chunks processed in parallel; f(first, count).
     template <class F>
-    static void for_chunks(std::int64_t n, const F& f) {
+    void for_chunks(std::int64_t n, const F& f) const {
         constexpr std::int64_t kChunk = 1 << 13;
         const std::int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
     }
 
@@ -253,7 +261,7 @@ private:
         for (std::int64_t j = 0; j < n; ++j) sum += std::exp(double(z[j] - maxv));
         return double(maxv) + std::log(sum);
     }
-    int threads_ = 1;
+    int threads_;
 };
 
 }  // namespace
