@@ -6,7 +6,7 @@
 set -euo pipefail
 
 core_pkgs=(build-essential cmake pkg-config ninja-build libeigen3-dev libgtest-dev googletest
-           libbenchmark-dev libmd4c-dev libmd4c-html0-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+           libbenchmark-dev libmd4c-dev libmd4c-html0-dev nlohmann-json3-dev libcli11-dev
            libyaml-cpp-dev)
 gui_pkgs=(libimgui-dev libstb-dev libglfw3-dev libgl-dev libgl1-mesa-dev libgl1-mesa-dri libglx-mesa0
           xvfb xauth fonts-nanum fonts-dejavu-core)

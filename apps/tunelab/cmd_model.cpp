@@ -38,24 +38,34 @@ void run_eval(const EvalOptionsCli& o) {
     const std::vector<Example> examples = task_examples(task, split, o.n, o.seed);
     const EvalResult r = evaluate(*lm.model, examples);
     if (o.json) {
-        nlohmann::json samples = nlohmann::json::array();
-        for (const auto& s : r.samples)
-            samples.push_back({{"prompt", s.prompt}, {"expected", s.expected}, {"got", s.got}, {"correct", s.is_correct}});
-        const nlohmann::json j{{"model", o.model},   {"task", o.task},  {"split", o.split},
-                               {"accuracy", r.accuracy}, {"loss", r.loss}, {"perplexity", r.perplexity},
-                               {"n", r.n},           {"samples", samples}};
+        auto to_json = [](const std::vector<EvalSample>& v) {
+            nlohmann::json out = nlohmann::json::array();
+            for (const auto& s : v)
+                out.push_back({{"prompt", s.prompt}, {"expected", s.expected}, {"got", s.got}, {"correct", s.is_correct}});
+            return out;
+        };
+        const nlohmann::json j{{"model", o.model},          {"task", o.task},
+                               {"split", o.split},          {"accuracy", r.accuracy},
+                               {"loss", r.loss},            {"perplexity", r.perplexity},
+                               {"n", r.n},                  {"samples", to_json(r.samples)},
+                               {"misses", to_json(r.misses)}};
         std::printf("%s\n", j.dump(2).c_str());
         return;
     }
     std::printf("task %s, %s split, %d examples\n", o.task.c_str(), o.split.c_str(), r.n);
     std::printf("exact match %.1f%%   loss %.4f   perplexity %.3f\n", 100 * r.accuracy, r.loss, r.perplexity);
-    for (const auto& s : r.samples) {
-        std::string prompt = s.prompt;
-        for (auto& ch : prompt)
-            if (ch == '\n') ch = ' ';
-        std::printf("  %s %-32s expected %-16s got %s\n", s.is_correct ? "ok  " : "MISS", prompt.c_str(),
-                    s.expected.c_str(), s.got.c_str());
-    }
+    auto print_samples = [](const char* title, const std::vector<EvalSample>& v) {
+        if (!v.empty()) std::printf("%s\n", title);
+        for (const auto& s : v) {
+            std::string prompt = s.prompt;
+            for (auto& ch : prompt)
+                if (ch == '\n') ch = ' ';
+            std::printf("  %s %-36s expected %-16s got %s\n", s.is_correct ? "ok  " : "MISS", prompt.c_str(),
+                        s.expected.c_str(), s.got.c_str());
+        }
+    };
+    print_samples("first examples:", r.samples);
+    print_samples("wrong answers:", r.misses);
 }
 
 struct GenerateOptionsCli {

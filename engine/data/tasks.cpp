@@ -70,11 +70,13 @@ Example sample_sort(Rng& rng) { return sort_example(draw_letters(rng)); }
 // ---- [add] ----
 
 static_assert(kAddDigits >= 1 && kAddDigits <= 8, "kAddDigits: operands and sum must fit an int");
+static_assert(kAddSecondDigits >= 1 && kAddSecondDigits <= kAddDigits, "the second operand is not the longer one");
 
 constexpr int pow10(int e) { return e == 0 ? 1 : 10 * pow10(e - 1); }
-// Exactly kAddDigits digits without leading zeros (1 digit: 0..9).
-constexpr int kAddMin = kAddDigits == 1 ? 0 : pow10(kAddDigits - 1);
-constexpr int kAddMax = pow10(kAddDigits) - 1;
+// Exactly d digits without leading zeros (1 digit: 0..9).
+constexpr int digits_min(int d) { return d == 1 ? 0 : pow10(d - 1); }
+constexpr int kAddMin = digits_min(kAddDigits), kAddMax = pow10(kAddDigits) - 1;
+constexpr int kAddMinB = digits_min(kAddSecondDigits), kAddMaxB = pow10(kAddSecondDigits) - 1;
 
 struct AddOperands {
     int a, b;
@@ -82,7 +84,7 @@ struct AddOperands {
 
 AddOperands draw_operands(Rng& rng) {
     const int a = kAddMin + below(rng, kAddMax - kAddMin + 1);
-    const int b = kAddMin + below(rng, kAddMax - kAddMin + 1);
+    const int b = kAddMinB + below(rng, kAddMaxB - kAddMinB + 1);
     return {a, b};
 }
 
@@ -103,9 +105,9 @@ Example sample_add(Rng& rng) { return add_example(draw_operands(rng)); }
 
 std::vector<LabeledExample> enumerate_add() {
     std::vector<LabeledExample> all;
-    all.reserve(static_cast<std::size_t>(kAddMax - kAddMin + 1) * (kAddMax - kAddMin + 1));
+    all.reserve(static_cast<std::size_t>(kAddMax - kAddMin + 1) * (kAddMaxB - kAddMinB + 1));
     for (int a = kAddMin; a <= kAddMax; ++a) {
-        for (int b = kAddMin; b <= kAddMax; ++b) {
+        for (int b = kAddMinB; b <= kAddMaxB; ++b) {
             Example e = add_example({a, b});
             const Split split = hashed_split("add", e.prompt);
             all.push_back({std::move(e), split});

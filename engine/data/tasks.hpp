@@ -52,10 +52,12 @@ std::vector<std::int32_t> prompt_tokens(const Example& example);
 // on is ignored, so passing the raw output also works. True when it equals the response without its '\n'.
 bool is_exact_match(const Example& example, std::string_view generated);
 
-// ---- add: the one difficulty knob ----
-// Operands have exactly kAddDigits digits (2: 10..99, 8,100 pairs), so both formats are fixed-width without
-// leading zeros. The corpus pads the sum to kAddDigits + 1 digits ("12+34=046"). Why 2: docs/data.md.
+// ---- add: the difficulty knobs ----
+// The first operand has exactly kAddDigits digits, the second exactly kAddSecondDigits (1 digit: 0..9), so both
+// formats are fixed-width without leading zeros. The corpus pads the sum to kAddDigits + 1 digits ("47+8=055").
+// Why 2 + 1 and not 2 + 2: measured in docs/data.md (a tiny base did not learn 2 + 2 in a lesson's budget).
 inline constexpr int kAddDigits = 2;
+inline constexpr int kAddSecondDigits = 1;
 
 // ---- facts: a table the pretraining corpus never mentions ----
 inline constexpr int kFactsPeople = 40;    // invented people, made from a fixed seed (not the task seed)

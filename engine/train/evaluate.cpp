@@ -43,11 +43,10 @@ EvalResult evaluate(Gpt& model, const std::vector<Example>& examples, const Eval
         const std::string got = complete(model, ex, options.max_new_tokens);
         const bool ok = is_exact_match(ex, got);
         correct += ok;
-        if (int(r.samples.size()) < options.keep_samples) {
-            std::string expected = ex.response;
-            if (!expected.empty() && expected.back() == '\n') expected.pop_back();
-            r.samples.push_back({ex.prompt, expected, got, ok});
-        }
+        std::string expected = ex.response;
+        if (!expected.empty() && expected.back() == '\n') expected.pop_back();
+        if (int(r.samples.size()) < options.keep_samples) r.samples.push_back({ex.prompt, expected, got, ok});
+        if (!ok && int(r.misses.size()) < options.keep_misses) r.misses.push_back({ex.prompt, expected, got, ok});
     }
     r.accuracy = double(correct) / double(examples.size());
     r.loss = response_loss(model, examples, options.loss_batch);

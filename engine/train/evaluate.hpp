@@ -12,7 +12,8 @@ namespace tl {
 struct EvalOptions {
     int max_new_tokens = 48;
     int loss_batch = 16;    // rows per forward for the loss
-    int keep_samples = 5;   // how many (prompt, expected, got) to keep for display
+    int keep_samples = 5;   // how many (prompt, expected, got) to keep for display, in order
+    int keep_misses = 10;   // and how many wrong answers besides, so a learner sees what goes wrong
 };
 
 struct EvalSample {
@@ -25,7 +26,8 @@ struct EvalResult {
     double loss = 0;        // mean CE per response token
     double perplexity = 0;
     int n = 0;
-    std::vector<EvalSample> samples;
+    std::vector<EvalSample> samples;  // the first keep_samples examples
+    std::vector<EvalSample> misses;   // the first keep_misses wrong answers
 };
 
 EvalResult evaluate(Gpt& model, const std::vector<Example>& examples, const EvalOptions& options = {});
