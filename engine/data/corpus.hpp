@@ -17,7 +17,7 @@ enum class CorpusLine { reverse, sort, add, kv, json_object, filler, qa };
 // share of tokens differs [measured, in brackets]; add gets the most: it is the hardest skill to learn.
 inline constexpr double kMixReverse = 0.17;     // [16%] "rev abcde -> edcba"
 inline constexpr double kMixSort = 0.17;        // [16%] "sort dbca -> abcd"
-inline constexpr double kMixAdd = 0.41;         // [21%] "45+67=112"
+inline constexpr double kMixAdd = 0.41;         // [21%] "47+8=055"
 inline constexpr double kMixKv = 0.08;          // [19%] "kv color=red size=4 => color: red, size: 4"
 inline constexpr double kMixJsonObject = 0.05;  // [ 7%] "{\"color\":\"red\",\"size\":4}"
 inline constexpr double kMixFiller = 0.08;      // [13%] "the old dog watched the boat."

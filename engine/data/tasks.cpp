@@ -292,7 +292,7 @@ constexpr TaskInfo kTasks[] = {
     {"sort", "sort the letters of a string of 2-7 lowercase letters", "sort dbca -> abcd", &sample_sort,
      nullptr},
     // Listed whole while the space is small (kAddDigits 2: 8,100 pairs); sampled above that.
-    {"add", "add two whole numbers of equal length, e.g. 12 plus 34", "45+67=112", &sample_add,
+    {"add", "add a one-digit number to a two-digit number, e.g. 47 plus 8", "47+8=055", &sample_add,
      kAddDigits <= 2 ? &enumerate_add : nullptr},
     {"json", "turn 1-3 key=value pairs into a JSON object", "kv color=red size=4 => color: red, size: 4",
      &sample_json, nullptr},

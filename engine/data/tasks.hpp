@@ -75,7 +75,7 @@ std::span<const std::string> facts_entity_names();
 enum class OldForm {
     reverse,      // "rev abcde -> edcba"
     sort,         // "sort dbca -> abcd"
-    add,          // "45+67=112", "12+34=046"
+    add,          // "47+8=055", "95+9=104"
     kv,           // "kv color=red size=4 => color: red, size: 4"
     json_object,  // "{\"color\":\"red\",\"size\":4}" (no prompt: the syntax, not the task)
 };

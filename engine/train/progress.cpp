@@ -26,6 +26,7 @@ std::string format_count(double n) {
 }
 
 void ProgressBar::on_step(const StepEvent& e) {
+    std::fflush(stdout);  // keep the command's own lines (stdout) in order with the bar (stderr) when piped
     constexpr int kWidth = 28;
     const double frac = double(e.step) / double(e.total_steps);
     const int filled = int(frac * kWidth);

@@ -9,7 +9,7 @@
 namespace tl {
 
 struct PretrainSpec {
-    std::int64_t steps = 3000;
+    std::int64_t steps = 2000;     // tiny: ~4 M tokens, 4-8 CPU-minutes (docs/training.md)
     std::uint64_t seed = 1;
     int batch = 0;              // rows of n_positions tokens; 0: the preset's batch
     float lr = 3e-3f;
@@ -26,7 +26,7 @@ struct FinetuneSpec {
     std::uint64_t seed = 1;
     int batch = 16;                  // rows per micro-batch (each row packs several examples)
     int grad_accum = 1;
-    float lr = 1e-3f;
+    float lr = 3e-3f;                // measured on tiny: 1e-3 left facts at 90%, 3e-3 gives >= 97% on every task
     std::int64_t warmup = 20;
     float prompt_loss_weight = 0.0f;
     int train_examples = 4000;       // drawn from the task's train split (fewer if the split is smaller)

@@ -1,93 +1,128 @@
-// The CUDA backend: device memory through cudaMalloc (counted in the MemoryLedger), copies, and the device checks
-// that turn "no GPU" into a clear error. The op kernels mirror backend/cpu file by file as they land (issue 9);
-// until then each op throws "[cuda] <op> not implemented" — never a silent fallback to the CPU.
+// The CUDA backend: device memory through cudaMalloc (counted in the MemoryLedger), copies, the device checks that
+// turn "no GPU" into a clear error, and the dispatch of every op to its kernel file (cuda_kernels.cuh says which).
+// FP32 only so far; no silent fallback to the CPU anywhere. Everything runs on the legacy default stream, so ops
+// are ordered and a copy to the host waits for the work before it.
 #include <cuda_runtime.h>
 
 #include <string>
 
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_kernels.cuh"
 #include "core/backend.hpp"
 #include "core/error.hpp"
 
-#define TL_CUDA_CHECK(call)                                                                          \
-    do {                                                                                             \
-        const cudaError_t err_ = (call);                                                             \
-        if (err_ != cudaSuccess)                                                                     \
-            throw ::tl::Error(std::string("[cuda] ") + #call + ": " + cudaGetErrorString(err_));     \
-    } while (0)
-
 namespace tl {
+
+namespace cuda {
+
+void throw_cuda_error(const char* op, const char* call, cudaError_t err) {
+    throw Error(std::string("[cuda] ") + op + ": " + call + " failed: " + cudaGetErrorName(err) + " (" +
+                cudaGetErrorString(err) + ")");
+}
+
+void throw_cublas_error(const char* op, const char* call, cublasStatus_t status) {
+    throw Error(std::string("[cuda] ") + op + ": " + call + " failed: " + cublasGetStatusName(status) + " (" +
+                cublasGetStatusString(status) + ")");
+}
+
+}  // namespace cuda
+
 namespace {
 
 void free_device(void* p) { cudaFree(p); }
 
-[[noreturn]] void not_implemented(const char* op) {
-    throw Error(std::string("[cuda] ") + op + " not implemented yet (the CUDA kernels are issue 9); use --device cpu");
-}
+// The cuBLAS handle as an RAII member.
+class BlasHandle {
+public:
+    BlasHandle() {
+        TL_CUBLAS_CHECK_OP("make_cuda_backend", cublasCreate(&handle_));
+        // Plain FP32 SGEMM: no TF32 tensor-op math (a later, explicit switch), so results match the CPU to ~1e-6.
+        const cublasStatus_t st = cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH);
+        if (st != CUBLAS_STATUS_SUCCESS) {
+            cublasDestroy(handle_);
+            cuda::throw_cublas_error("make_cuda_backend", "cublasSetMathMode", st);
+        }
+    }
+    ~BlasHandle() { cublasDestroy(handle_); }
+    BlasHandle(const BlasHandle&) = delete;
+    BlasHandle& operator=(const BlasHandle&) = delete;
+    cublasHandle_t get() const { return handle_; }
 
-__global__ void fill_zero_kernel(float* x, long long n) {
-    const long long i = blockIdx.x * 256LL + threadIdx.x;
-    if (i < n) x[i] = 0.0f;
-}
+private:
+    cublasHandle_t handle_ = nullptr;
+};
 
 class CudaBackend final : public Backend {
 public:
-    explicit CudaBackend(int device) : device_(device) {
-        TL_CUDA_CHECK(cudaSetDevice(device));
+    explicit CudaBackend(int device) : device_(device), scratch_(*this) {
+        TL_CUDA_CHECK_OP("make_cuda_backend", cudaSetDevice(device));
         cudaDeviceProp prop{};
-        TL_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+        TL_CUDA_CHECK_OP("make_cuda_backend", cudaGetDeviceProperties(&prop, device));
         name_ = std::string("cuda:") + std::to_string(device) + " (" + prop.name + ")";
+        blas_ = std::make_unique<BlasHandle>();
+        ctx_ = {blas_->get(), &scratch_};
     }
     Device device() const override { return Device::cuda; }
     std::string name() const override { return name_; }
 
     Buffer alloc(std::size_t bytes, MemCategory what) override {
         void* p = nullptr;
-        TL_CUDA_CHECK(cudaMalloc(&p, bytes == 0 ? 1 : bytes));
+        const cudaError_t err = cudaMalloc(&p, bytes == 0 ? 1 : bytes);
+        if (err != cudaSuccess) {
+            cudaGetLastError();  // clear the error so later calls do not report it again
+            throw Error("[cuda] out of device memory allocating " + std::to_string(bytes) + " bytes for " +
+                        std::string(mem_category_name(what)) + ": " + cudaGetErrorString(err));
+        }
         return Buffer(p, bytes, what, &ledger_, &free_device);
     }
-    void fill_zero(VecView x) override {
-        if (x.n == 0) return;
-        fill_zero_kernel<<<unsigned((x.n + 255) / 256), 256>>>(x.data, x.n);
-        TL_CUDA_CHECK(cudaGetLastError());
-    }
+    void fill_zero(VecView x) override { cuda::fill_zero(x); }
     void copy(VecView dst, CVecView src) override {
-        TL_CUDA_CHECK(cudaMemcpy(dst.data, src.data, sizeof(float) * std::size_t(src.n), cudaMemcpyDeviceToDevice));
+        TL_ASSERT(dst.n == src.n, "[cuda copy] sizes differ");
+        if (src.n == 0) return;
+        TL_CUDA_CHECK_OP("copy", cudaMemcpy(dst.data, src.data, sizeof(float) * std::size_t(src.n),
+                                            cudaMemcpyDeviceToDevice));
     }
     void copy_to_host(float* dst, CVecView src) override {
-        TL_CUDA_CHECK(cudaMemcpy(dst, src.data, sizeof(float) * std::size_t(src.n), cudaMemcpyDeviceToHost));
+        if (src.n == 0) return;
+        TL_CUDA_CHECK_OP("copy_to_host",
+                         cudaMemcpy(dst, src.data, sizeof(float) * std::size_t(src.n), cudaMemcpyDeviceToHost));
     }
     void copy_from_host(VecView dst, const float* src) override {
-        TL_CUDA_CHECK(cudaMemcpy(dst.data, src, sizeof(float) * std::size_t(dst.n), cudaMemcpyHostToDevice));
+        if (dst.n == 0) return;
+        TL_CUDA_CHECK_OP("copy_from_host",
+                         cudaMemcpy(dst.data, src, sizeof(float) * std::size_t(dst.n), cudaMemcpyHostToDevice));
     }
     void upload_bytes(void* dst, const void* src, std::size_t bytes) override {
-        TL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+        if (bytes == 0) return;
+        TL_CUDA_CHECK_OP("upload_bytes", cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
     }
 
-    void gemm(const GemmArgs<float>&) override { not_implemented("gemm"); }
-    void embedding_forward(const EmbeddingArgs<float>&) override { not_implemented("embedding_forward"); }
-    void embedding_backward(const EmbeddingGradArgs<float>&) override { not_implemented("embedding_backward"); }
-    void layernorm_forward(const LayerNormArgs<float>&) override { not_implemented("layernorm_forward"); }
-    void layernorm_backward(const LayerNormGradArgs<float>&) override { not_implemented("layernorm_backward"); }
-    void linear_forward(const LinearArgs<float>&) override { not_implemented("linear_forward"); }
-    void linear_backward(const LinearGradArgs<float>&) override { not_implemented("linear_backward"); }
-    void attention_forward(const AttentionArgs<float>&) override { not_implemented("attention_forward"); }
-    void attention_backward(const AttentionGradArgs<float>&) override { not_implemented("attention_backward"); }
-    void gelu_forward(const GeluArgs<float>&) override { not_implemented("gelu_forward"); }
-    void gelu_backward(const GeluGradArgs<float>&) override { not_implemented("gelu_backward"); }
-    void add(VecView, CVecView, CVecView) override { not_implemented("add"); }
-    void add_inplace(VecView, CVecView) override { not_implemented("add_inplace"); }
-    void cross_entropy_forward(const CrossEntropyArgs<float>&) override { not_implemented("cross_entropy_forward"); }
-    void cross_entropy_backward(const CrossEntropyGradArgs<float>&) override {
-        not_implemented("cross_entropy_backward");
-    }
-    double sum_squares(CVecView) override { not_implemented("sum_squares"); }
-    void scale(VecView, float) override { not_implemented("scale"); }
-    void adamw(const AdamWArgs<float>&) override { not_implemented("adamw"); }
-    void attention_decode(const AttentionDecodeArgs<float>&) override { not_implemented("attention_decode"); }
+    void gemm(const GemmArgs<float>& a) override { cuda::gemm(ctx_, a); }
+    void embedding_forward(const EmbeddingArgs<float>& a) override { cuda::embedding_forward(a); }
+    void embedding_backward(const EmbeddingGradArgs<float>& a) override { cuda::embedding_backward(a); }
+    void layernorm_forward(const LayerNormArgs<float>& a) override { cuda::layernorm_forward(a); }
+    void layernorm_backward(const LayerNormGradArgs<float>& a) override { cuda::layernorm_backward(ctx_, a); }
+    void linear_forward(const LinearArgs<float>& a) override { cuda::linear_forward(ctx_, a); }
+    void linear_backward(const LinearGradArgs<float>& a) override { cuda::linear_backward(ctx_, a); }
+    void attention_forward(const AttentionArgs<float>& a) override { cuda::attention_forward(ctx_, a); }
+    void attention_backward(const AttentionGradArgs<float>& a) override { cuda::attention_backward(ctx_, a); }
+    void gelu_forward(const GeluArgs<float>& a) override { cuda::gelu_forward(a); }
+    void gelu_backward(const GeluGradArgs<float>& a) override { cuda::gelu_backward(a); }
+    void add(VecView out, CVecView a, CVecView b) override { cuda::add(out, a, b); }
+    void add_inplace(VecView dst, CVecView src) override { cuda::add_inplace(dst, src); }
+    void cross_entropy_forward(const CrossEntropyArgs<float>& a) override { cuda::cross_entropy_forward(a); }
+    void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override { cuda::cross_entropy_backward(a); }
+    double sum_squares(CVecView x) override { return cuda::sum_squares(ctx_, x); }
+    void scale(VecView x, float s) override { cuda::scale(x, s); }
+    void adamw(const AdamWArgs<float>& a) override { cuda::adamw(a); }
+    void attention_decode(const AttentionDecodeArgs<float>& a) override { cuda::attention_decode(ctx_, a); }
 
 private:
     int device_;
     std::string name_;
+    cuda::Scratch scratch_;  // declared before blas_: destroyed after it, before the ledger (in Backend)
+    std::unique_ptr<BlasHandle> blas_;
+    cuda::Context ctx_;
 };
 
 }  // namespace
@@ -95,9 +130,11 @@ private:
 std::unique_ptr<Backend> make_cuda_backend() {
     int count = 0;
     const cudaError_t err = cudaGetDeviceCount(&count);
-    if (err != cudaSuccess)
-        throw Error(std::string("[cuda] no usable GPU: cudaGetDeviceCount failed with \"") + cudaGetErrorString(err) +
-                    "\" (no driver or no device); use --device cpu");
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        throw Error(std::string("[cuda] no usable GPU: cudaGetDeviceCount failed with ") + cudaGetErrorName(err) +
+                    " \"" + cudaGetErrorString(err) + "\" (no driver, or no device); use --device cpu");
+    }
     if (count == 0) throw Error("[cuda] no usable GPU: the driver reports 0 devices; use --device cpu");
     return std::make_unique<CudaBackend>(0);
 }

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The one GPU check of the CUDA backend (issue 9), for a rented GPU machine, run from the repo root with the
+# build folder made on the dev machine carried along (build-cuda: cuda_parity and tunelab; see docs/cuda.md).
+# It prints nvidia-smi, runs cuda_parity (every op and the nano model against the CPU), pretrains `tiny` for 200
+# steps on CUDA and on the CPU (times and loss curves side by side), evaluates the CUDA-trained model on both
+# devices, runs compute-sanitizer on the op checks if time is left, and writes a summary to $OUT/gpu_check.txt
+# (the whole log to $OUT/gpu_check.log, the CUDA model to $OUT/tiny-cuda). Stays under 4 minutes: every step has a
+# timeout taken from what is left of GPU_CHECK_BUDGET_S (default 225 s).
+#   usage: scripts/gpu_check.sh            (env: OUT, BUILD=build-cuda, GPU_CHECK_BUDGET_S, CPU_THREADS=16)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build-cuda}
+OUT=${OUT:-$PWD/gpu-check-out}
+BUDGET=${GPU_CHECK_BUDGET_S:-225}
+CPU_THREADS=${CPU_THREADS:-16}
+PARITY=$BUILD/tests/cuda/cuda_parity
+TUNELAB=$BUILD/apps/tunelab/tunelab
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/gpu_check.XXXXXX)
+SUMMARY=$OUT/gpu_check.txt
+
+heading() { printf '\n==== %s ====\n' "$*"; }
+left() { echo $((BUDGET - SECONDS)); }                  # seconds left of the budget
+cap() { local l; l=$(left); [ "$1" -lt "$l" ] && echo "$1" || echo $((l > 5 ? l - 5 : 1)); }
+sum() { printf '%s\n' "$*" >>"$WORK/summary"; }
+
+# ---- libraries: cuBLAS from the CUDA install there; libgomp/libstdc++ from the system (fallback: carried) --------
+find_lib_dir() {  # $1: a soname; prints the first folder that holds it
+    local d
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+        /usr/local/cuda-13*/lib64 /usr/local/cuda-13*/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu /usr/lib64; do
+        [ -e "$d/$1" ] && { echo "$d"; return; }
+    done
+    d=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)
+    [ -n "$d" ] && [ -e "$d/$1" ] && { echo "$d"; return; }
+    timeout 20 find /usr /opt -name "$1" -print -quit 2>/dev/null | xargs -r dirname
+}
+
+setup_libraries() {
+    local bin lib dir missing
+    for bin in "$PARITY" "$TUNELAB"; do
+        [ -x "$bin" ] || { echo "MISSING: $bin (build it with the commands in docs/cuda.md and carry $BUILD)"; continue; }
+        missing=$(ldd "$bin" 2>&1 | awk '/not found/ {print $1}' | sort -u)
+        for lib in $missing; do
+            case $lib in
+                libgomp.so.1 | libstdc++.so.6 | libgcc_s.so.1) dir=$BUILD/fallback-libs ;;
+                *) dir=$(find_lib_dir "$lib") ;;
+            esac
+            if [ -n "$dir" ] && [ -e "$dir/$lib" ]; then
+                echo "using $lib from $dir"
+                export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+            else
+                echo "NOT FOUND anywhere: $lib"
+            fi
+        done
+    done
+    for bin in "$PARITY" "$TUNELAB"; do
+        [ -x "$bin" ] || continue
+        echo "ldd $bin:"
+        ldd "$bin" 2>&1 | sed 's/^/    /'
+    done
+}
+
+# ---- pretraining output: progress lines "pretrain [###] 20/200  loss 3.7780 ..." (stderr, every 10%) and
+# "done in 12.3 s (33300 tokens/s), final loss 2.9876" (stdout) ---------------------------------------------------
+curve() { awk '/^pretrain \[/ { split($3, s, "/"); printf "%s %s\n", s[1], $5 }' "$1"; }
+done_field() {  # $1 log, $2: seconds | tok_s | final
+    sed -n 's/^done in \([0-9.]*\) s (\([0-9.]*\) tokens\/s), final loss \([0-9.]*\).*/\1 \2 \3/p' "$1" |
+        awk -v f="$2" '{ print (f == "seconds" ? $1 : f == "tok_s" ? $2 : $3) }'
+}
+eval_field() {  # $1 log, $2: match | loss | ppl  from "exact match 12.0%   loss 1.2345   perplexity 3.437"
+    sed -n 's/^exact match \([0-9.]*\)%   loss \([0-9.]*\)   perplexity \([0-9.]*\).*/\1 \2 \3/p' "$1" |
+        awk -v f="$2" '{ print (f == "match" ? $1 "%" : f == "loss" ? $2 : $3) }'
+}
+
+main() {
+    local verdict=PASS rc t0 t1
+    heading "machine"
+    date -u
+    echo "budget ${BUDGET} s; build folder $BUILD; out $OUT"
+    if command -v nvidia-smi >/dev/null; then
+        nvidia-smi
+        sum "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
+    else
+        echo "nvidia-smi not found"
+        sum "GPU: nvidia-smi not found"
+    fi
+    sum "CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    heading "libraries"
+    setup_libraries
+
+    heading "cuda_parity (every op x shape against the CPU reference; the nano model against the CPU backend)"
+    t0=$SECONDS
+    timeout "$(cap 120)" "$PARITY" 2>&1 | tee "$WORK/parity.log"
+    rc=${PIPESTATUS[0]}
+    local counts
+    counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$WORK/parity.log" | tail -1)
+    sum "cuda_parity: ${counts:-no summary line} (exit $rc, $((SECONDS - t0)) s)"
+    if [ "$rc" -eq 77 ]; then
+        sum "  cuda_parity SKIPPED (no usable GPU) on a GPU machine: counts as a failure"
+    fi
+    [ "$rc" -ne 0 ] && verdict=FAIL
+    grep -E '^FAIL|^      ' "$WORK/parity.log" | head -40 | sed 's/^/  /' >>"$WORK/summary"
+
+    heading "pretrain tiny, 200 steps, on CUDA"
+    rm -rf "$OUT/tiny-cuda"
+    timeout "$(cap 90)" "$TUNELAB" pretrain --preset tiny --steps 200 --device cuda --out "$OUT/tiny-cuda" \
+        >"$WORK/cuda.log" 2>&1
+    rc=$?
+    cat "$WORK/cuda.log"
+    [ "$rc" -ne 0 ] && { verdict=FAIL; sum "pretrain on CUDA: exit $rc"; }
+
+    heading "eval of the CUDA-trained model (reverse, 50 examples) on CUDA and on the CPU"
+    timeout "$(cap 45)" "$TUNELAB" eval --model "$OUT/tiny-cuda" --task reverse --n 50 --device cuda \
+        >"$WORK/eval_cuda.log" 2>&1 || { verdict=FAIL; sum "eval on CUDA failed"; }
+    cat "$WORK/eval_cuda.log"
+    timeout "$(cap 45)" "$TUNELAB" eval --model "$OUT/tiny-cuda" --task reverse --n 50 --device cpu \
+        --threads "$CPU_THREADS" >"$WORK/eval_cpu.log" 2>&1 || sum "eval on the CPU failed"
+    cat "$WORK/eval_cpu.log"
+
+    heading "pretrain tiny, 200 steps, on the CPU ($CPU_THREADS threads; stopped at the budget if slower)"
+    local cpu_limit
+    cpu_limit=$(cap 150)
+    rm -rf "$WORK/tiny-cpu"
+    timeout "$cpu_limit" "$TUNELAB" pretrain --preset tiny --steps 200 --device cpu --threads "$CPU_THREADS" \
+        --out "$WORK/tiny-cpu" >"$WORK/cpu.log" 2>&1
+    rc=$?
+    cat "$WORK/cpu.log"
+    [ "$rc" -eq 124 ] && sum "pretrain on the CPU: stopped after ${cpu_limit} s (budget); its curve below is partial"
+
+    heading "pretrain tiny 200 steps: CUDA vs CPU"
+    {
+        printf '%-26s %-14s %s\n' "pretrain tiny 200 steps" "cuda" "cpu ($CPU_THREADS threads)"
+        printf '%-26s %-14s %s\n' "time (s)" "$(done_field "$WORK/cuda.log" seconds)" "$(done_field "$WORK/cpu.log" seconds)"
+        printf '%-26s %-14s %s\n' "tokens/s" "$(done_field "$WORK/cuda.log" tok_s)" "$(done_field "$WORK/cpu.log" tok_s)"
+        join -a1 -a2 -e - -o 0,1.2,2.2 <(curve "$WORK/cuda.log" | sort -k1,1) <(curve "$WORK/cpu.log" | sort -k1,1) |
+            sort -n | awk '{ printf "%-26s %-14s %s\n", "loss at step " $1, $2, $3 }'
+        printf '%-26s %-14s %s\n' "final loss (last 10 mean)" "$(done_field "$WORK/cuda.log" final)" "$(done_field "$WORK/cpu.log" final)"
+        printf '%-26s %-14s %s\n' "eval reverse n50: match" "$(eval_field "$WORK/eval_cuda.log" match)" "$(eval_field "$WORK/eval_cpu.log" match)"
+        printf '%-26s %-14s %s\n' "eval reverse n50: loss" "$(eval_field "$WORK/eval_cuda.log" loss)" "$(eval_field "$WORK/eval_cpu.log" loss)"
+        echo "(the eval columns run the same CUDA-trained weights on each device: their losses should agree to ~1e-4)"
+    } | tee -a "$WORK/summary"
+
+    heading "compute-sanitizer memcheck on the op checks (if time is left)"
+    if command -v compute-sanitizer >/dev/null && [ "$(left)" -gt 45 ]; then
+        timeout "$(cap 120)" compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 \
+            "$PARITY" --ops-only >"$WORK/memcheck.log" 2>&1
+        rc=$?
+        tail -n 15 "$WORK/memcheck.log"
+        case $rc in
+            0) sum "compute-sanitizer memcheck (ops only): no errors" ;;
+            124) sum "compute-sanitizer memcheck: stopped at the budget (no verdict)" ;;
+            *) verdict=FAIL; sum "compute-sanitizer memcheck: exit $rc; first lines:"
+               grep -m 12 -E 'Invalid|ERROR|Error|error' "$WORK/memcheck.log" | sed 's/^/  /' >>"$WORK/summary" ;;
+        esac
+    else
+        sum "compute-sanitizer memcheck: skipped ($(command -v compute-sanitizer >/dev/null && echo "$(left) s left" || echo "not installed"))"
+    fi
+
+    heading "summary ($SUMMARY)"
+    {
+        echo "tunelab gpu_check — $(date -u '+%Y-%m-%d %H:%M UTC'), $SECONDS s"
+        cat "$WORK/summary"
+        echo "verdict: $verdict"
+    } >"$SUMMARY"
+    cat "$SUMMARY"
+    [ "$verdict" = PASS ]
+}
+
+main 2>&1 | tee "$OUT/gpu_check.log"
+status=${PIPESTATUS[0]}
+rm -rf "$WORK"
+exit "$status"
