@@ -65,13 +65,24 @@ setup_libraries() {
 # ---- pretraining output: progress lines "pretrain [###] 20/200  loss 3.7780 ..." (stderr, every 10%) and
 # "done in 12.3 s (33300 tokens/s), final loss 2.9876" (stdout) ---------------------------------------------------
 curve() { awk '/^pretrain \[/ { split($3, s, "/"); printf "%s %s\n", s[1], $5 }' "$1"; }
-done_field() {  # $1 log, $2: seconds | tok_s | final
-    sed -n 's/^done in \([0-9.]*\) s (\([0-9.]*\) tokens\/s), final loss \([0-9.]*\).*/\1 \2 \3/p' "$1" |
-        awk -v f="$2" '{ print (f == "seconds" ? $1 : f == "tok_s" ? $2 : $3) }'
+done_field() {  # $1 log, $2: seconds | tok_s | final; "-" when the run did not finish
+    local v
+    v=$(sed -n 's/^done in \([0-9.]*\) s (\([0-9.]*\) tokens\/s), final loss \([0-9.]*\).*/\1 \2 \3/p' "$1" |
+        awk -v f="$2" '{ print (f == "seconds" ? $1 : f == "tok_s" ? $2 : $3) }')
+    if [ -z "$v" ] && [ "$2" = tok_s ]; then  # a run stopped early: the rate of its last progress line
+        v=$(awk '/^pretrain \[/ { for (i = 1; i < NF; ++i) if ($(i + 1) == "tok/s") r = $i; s = $3 } END { if (r != "") print r " (partial, step " s ")" }' "$1")
+    fi
+    echo "${v:--}"
 }
 eval_field() {  # $1 log, $2: match | loss | ppl  from "exact match 12.0%   loss 1.2345   perplexity 3.437"
-    sed -n 's/^exact match \([0-9.]*\)%   loss \([0-9.]*\)   perplexity \([0-9.]*\).*/\1 \2 \3/p' "$1" |
-        awk -v f="$2" '{ print (f == "match" ? $1 "%" : f == "loss" ? $2 : $3) }'
+    local v
+    v=$(sed -n 's/^exact match \([0-9.]*\)%   loss \([0-9.]*\)   perplexity \([0-9.]*\).*/\1 \2 \3/p' "$1" |
+        awk -v f="$2" '{ print (f == "match" ? $1 "%" : f == "loss" ? $2 : $3) }')
+    echo "${v:--}"
+}
+speedup() {  # tokens/s of CUDA over the CPU's, when both runs finished
+    awk -v a="$(done_field "$WORK/cuda.log" tok_s)" -v b="$(done_field "$WORK/cpu.log" tok_s)" \
+        'BEGIN { if (a + 0 > 0 && b + 0 > 0 && b !~ /partial/) printf "%.1fx", a / b; else print "-" }'
 }
 
 main() {
@@ -134,6 +145,7 @@ main() {
         printf '%-26s %-14s %s\n' "pretrain tiny 200 steps" "cuda" "cpu ($CPU_THREADS threads)"
         printf '%-26s %-14s %s\n' "time (s)" "$(done_field "$WORK/cuda.log" seconds)" "$(done_field "$WORK/cpu.log" seconds)"
         printf '%-26s %-14s %s\n' "tokens/s" "$(done_field "$WORK/cuda.log" tok_s)" "$(done_field "$WORK/cpu.log" tok_s)"
+        printf '%-26s %-14s %s\n' "CUDA speedup" "$(speedup)" ""
         join -a1 -a2 -e - -o 0,1.2,2.2 <(curve "$WORK/cuda.log" | sort -k1,1) <(curve "$WORK/cpu.log" | sort -k1,1) |
             sort -n | awk '{ printf "%-26s %-14s %s\n", "loss at step " $1, $2, $3 }'
         printf '%-26s %-14s %s\n' "final loss (last 10 mean)" "$(done_field "$WORK/cuda.log" final)" "$(done_field "$WORK/cpu.log" final)"

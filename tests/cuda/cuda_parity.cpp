@@ -1,10 +1,11 @@
-// cuda_parity: the CUDA backend checked against the CPU — every op against the reference kernels (op_parity.cpp),
-// then the whole nano model against the CPU backend (model_parity.cpp). A plain executable (the GPU machine has no
-// GoogleTest): one line per case, then "N passed, M failed"; exit 0 only when M is 0, exit 77 (CTest's skip) with
-// "SKIP: no usable GPU (<reason>)" when make_cuda_backend() throws. `--ops-only` skips the model checks (for a
-// compute-sanitizer run, where the model checks would be slow). `--cpu` runs every case with the CPU backend in the
-// GPU's place: a check of the checker (harness, shapes) that runs on any machine; `--ref` the reference kernels
-// (ref_backend.hpp), whose sums run in another order than the CPU backend's: a trial of the model tolerances.
+// cuda_parity: the CUDA backend checked against the CPU — every op against the reference kernels
+// (op_parity.cpp), then the whole nano model against the CPU backend (model_parity.cpp). A plain executable
+// (the GPU machine has no GoogleTest): one line per case, then "N passed, M failed"; exit 0 only when M is 0,
+// exit 77 (CTest's skip) with "SKIP: no usable GPU (<reason>)" when make_cuda_backend() throws. `--ops-only`
+// skips the model checks (for a compute-sanitizer run, where the model checks would be slow). `--cpu` runs
+// every case with the CPU backend in the GPU's place: a check of the checker (harness, shapes) that runs on
+// any machine; `--ref` the reference kernels (ref_backend.hpp), whose sums run in another order than the CPU
+// backend's: a trial of the model tolerances.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -30,8 +31,10 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<tl::Backend> gpu;
     try {
-        if (on_ref) gpu = std::make_unique<tl::parity::RefBackend>();
-        else gpu = on_cpu ? tl::make_cpu_backend() : tl::make_cuda_backend();
+        if (on_ref)
+            gpu = std::make_unique<tl::parity::RefBackend>();
+        else
+            gpu = on_cpu ? tl::make_cpu_backend() : tl::make_cuda_backend();
     } catch (const std::exception& e) {
         std::printf("SKIP: no usable GPU (%s)\n", e.what());
         return 77;

@@ -35,8 +35,8 @@ double max_abs(const Vf& v) {
     return m;
 }
 
-// GPT-2 initialisation plus N(0, 0.05) on every parameter, so biases and LayerNorm parameters are not 0 and 1 and
-// the logits are far from uniform.
+// GPT-2 initialisation plus N(0, 0.05) on every parameter, so biases and LayerNorm parameters are not 0 and 1
+// and the logits are far from uniform.
 Vf random_weights(const GptConfig& cfg, std::uint64_t seed) {
     auto cpu = make_cpu_backend({1});
     Gpt m(*cpu, cfg);
@@ -90,17 +90,19 @@ void forward_backward_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
     });
     if (runs.size() != 2) return;
     const StepOutputs& got = runs[0];
-    // Logits of order 1 from float GEMMs in different orders through 2 layers: ~1e-6 relative; 1e-4 with a floor
-    // scaled to the tensor leaves room for the reordering and still fails any indexing error by decades.
-    s.check("model nano forward: logits, losses vs CPU", {got.logits, got.losses},
-            {runs[1].logits, runs[1].losses},
-            {{"logits", want.logits, 1e-4, 1e-5 * max_abs(want.logits)}, {"losses", want.losses, 1e-5, 1e-5}});
+    // Logits of order 1 from float GEMMs in different orders through 2 layers: ~1e-6 relative; 1e-4 with a
+    // floor scaled to the tensor leaves room for the reordering and still fails any indexing error by
+    // decades.
+    s.check(
+        "model nano forward: logits, losses vs CPU", {got.logits, got.losses},
+        {runs[1].logits, runs[1].losses},
+        {{"logits", want.logits, 1e-4, 1e-5 * max_abs(want.logits)}, {"losses", want.losses, 1e-5, 1e-5}});
     s.expect_true("model nano backward: GPU deterministic", bitwise_equal(got.grads, runs[1].grads),
                   "two forward+backward runs give bitwise-equal gradients");
-    // Each parameter's gradient: a sum over 93 rows of terms already carrying ~1e-6 relative error. Element-wise
-    // relative error means nothing where a gradient cancels to near zero, so the floor is 1e-5 of the tensor's
-    // largest magnitude, with rtol 1e-4. (The reference kernels against the CPU backend, `cuda_parity --ref`,
-    // use ~1/200 of this.)
+    // Each parameter's gradient: a sum over 93 rows of terms already carrying ~1e-6 relative error.
+    // Element-wise relative error means nothing where a gradient cancels to near zero, so the floor is 1e-5
+    // of the tensor's largest magnitude, with rtol 1e-4. (The reference kernels against the CPU backend,
+    // `cuda_parity --ref`, use at most 1/20 of this.)
     for (const ParamInfo& p : cm.params().entries()) {
         const Vf g = slice(got.grads, p.offset, p.numel()), ref = slice(want.grads, p.offset, p.numel());
         s.check("model nano grad " + p.name, {g}, {}, {{"grad", ref, 1e-4, 1e-5 * max_abs(ref)}});
@@ -124,7 +126,8 @@ void training_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
         };
         auto cpu = make_cpu_backend({});
         const Vf want = run(*cpu), got = run(gpu), again = run(gpu);
-        // Per-step losses to 1e-4 relative: each step's small float differences move the weights by ~lr * 1e-6.
+        // Per-step losses to 1e-4 relative: each step's small float differences move the weights by ~lr *
+        // 1e-6.
         s.check("model nano train 8 steps: losses vs CPU (first " + Suite::fmt(want.front()) + ", last " +
                     Suite::fmt(want.back()) + ")",
                 {got}, {again}, {{"losses", want, 1e-4, 0.0}});
@@ -147,7 +150,8 @@ void decoder_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
             const std::vector<float>& l = dec.step(tokens[std::size_t(t)]);
             stepped.insert(stepped.end(), l.begin(), l.end());
         }
-        // One row at a time (M = 1 GEMMs, the decode kernel) against batched GEMMs: float sums in other orders.
+        // One row at a time (M = 1 GEMMs, the decode kernel) against batched GEMMs: float sums in other
+        // orders.
         s.check("model nano KvDecoder: " + std::to_string(T) + " steps vs full forward", {stepped}, {},
                 {{"logits", full, 1e-4, 1e-5 * max_abs(full)}});
     });

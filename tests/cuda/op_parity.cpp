@@ -1,7 +1,7 @@
 // Every op of the CUDA backend against the scalar reference kernels (tl::ref, the specification), forward and
-// backward, on fresh random inputs with odd shapes (N=7, C=13, OC=11; attention B=3, T=17, H=3, C=24; V=257) plus
-// a few larger shapes that cross the kernels' tile and chunk sizes, and row-padded views (ld = cols + 3: input
-// padding NaN, output padding a sentinel that must survive). Outputs are NaN-poisoned before each call;
+// backward, on fresh random inputs with odd shapes (N=7, C=13, OC=11; attention B=3, T=17, H=3, C=24; V=257)
+// plus a few larger shapes that cross the kernels' tile and chunk sizes, and row-padded views (ld = cols + 3:
+// input padding NaN, output padding a sentinel that must survive). Outputs are NaN-poisoned before each call;
 // accumulating outputs start from the same random values on both sides. Each case runs twice on the GPU: the
 // two runs must be bitwise equal (determinism). The whole-model checks are in model_parity.cpp.
 #include <cmath>
@@ -15,10 +15,10 @@
 namespace tl::parity {
 namespace {
 
-// ---- FP32 tolerances -------------------------------------------------------------------------------------------
-// The reference accumulates in double and rounds once; the GPU computes in float in its own order (warp trees,
-// cuBLAS tiles, FMA contraction). Inputs are N(0, 1) unless a case says otherwise, so outputs are O(1) and an
-// absolute floor covers values that cancel to near zero, whose relative error means nothing.
+// ---- FP32 tolerances --------------------------------------------------------------------------------------
+// The reference accumulates in double and rounds once; the GPU computes in float in its own order (warp
+// trees, cuBLAS tiles, FMA contraction). Inputs are N(0, 1) unless a case says otherwise, so outputs are O(1)
+// and an absolute floor covers values that cancel to near zero, whose relative error means nothing.
 struct Tol {
     double rtol, atol;
 };
@@ -27,19 +27,20 @@ constexpr Tol kExact{0.0, 0.0};
 // GELU forward: a few ulp relative (the kernel uses 0.5 (1 + tanh u) = sigmoid(2u), which keeps its relative
 // accuracy where 1 + tanh u cancels); 1e-6 floor for values near zero.
 constexpr Tol kGeluForward{1e-5, 1e-6};
-// GELU backward: dy/dx crosses zero near x = -0.75, where its two terms (~0.2 each) cancel, leaving a few ulp of
-// 0.2 times |dout| (up to ~4) as absolute error: a 5e-6 floor.
+// GELU backward: dy/dx crosses zero near x = -0.75, where its two terms (~0.2 each) cancel, leaving a few ulp
+// of 0.2 times |dout| (up to ~4) as absolute error: a 5e-6 floor.
 constexpr Tol kGeluBackward{1e-5, 5e-6};
-// Reductions along a row (layernorm over C <= 100, softmax and cross-entropy over V <= 1000) in float warp trees:
-// |err| ~ sqrt(C) ulp of the row's scale, 1e-5 relative with a 1e-5 floor for outputs near zero.
+// Reductions along a row (layernorm over C <= 100, softmax and cross-entropy over V <= 1000) in float warp
+// trees: |err| ~ sqrt(C) ulp of the row's scale, 1e-5 relative with a 1e-5 floor for outputs near zero.
 constexpr Tol kRow{1e-5, 1e-5};
 // cuBLAS SGEMM with K <= 24: a different summation order and FMA; worst case |err| <= K u sum|a b| ~ 7e-6.
 constexpr Tol kGemm{1e-5, 1e-5};
-// cuBLAS with K up to 300: the bound grows with K, and sums of 300 products of N(0, 1) values (~17) carry up to
-// ~5e-5 absolute error between two float GEMMs (seen between the CPU backend and the reference): 4x room.
+// cuBLAS with K up to 300: the bound grows with K, and sums of 300 products of N(0, 1) values (~17) carry up
+// to ~5e-5 absolute error between two float GEMMs (seen between the CPU backend and the reference): 4x room.
 constexpr Tol kGemmLarge{1e-5, 2e-4};
-// Column sums over N <= 1200 rows (dbias, dgamma, dbeta): the reference itself adds N floats in row order, the
-// GPU in 64-row chunks; both carry ~u sqrt(sum of partial sums^2) ~ 1e-5 absolute, whatever the final value.
+// Column sums over N <= 1200 rows (dbias, dgamma, dbeta): the reference itself adds N floats in row order,
+// the GPU in 64-row chunks; both carry ~u sqrt(sum of partial sums^2) ~ 1e-5 absolute, whatever the final
+// value.
 constexpr Tol kColumnSum{1e-5, 1e-4};
 // Attention backward chains two GEMMs through the softmax Jacobian P (dP - rowsum(dP P)), whose subtraction
 // cancels: one decade looser than a single GEMM.
@@ -49,7 +50,7 @@ Expect expect(const std::string& what, const Vf& want, Tol t) { return {what, wa
 
 std::string pad_tag(std::int64_t pad) { return pad ? " ld+" + std::to_string(pad) : ""; }
 
-// ---- gemm ------------------------------------------------------------------------------------------------------
+// ---- gemm -------------------------------------------------------------------------------------------------
 void gemm_case(Suite& s, Backend& gpu, std::int64_t M, std::int64_t K, std::int64_t N, Trans ta, Trans tb,
                float beta, std::int64_t pad, Tol tol) {
     const std::string name = "gemm " + std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N) +
@@ -77,12 +78,13 @@ void gemm_cases(Suite& s, Backend& gpu) {
     for (const std::int64_t pad : {0, 3})
         for (const Trans ta : {Trans::no, Trans::yes})
             for (const Trans tb : {Trans::no, Trans::yes})
-                for (const float beta : {0.0f, 1.0f, 0.5f}) gemm_case(s, gpu, 7, 13, 11, ta, tb, beta, pad, kGemm);
+                for (const float beta : {0.0f, 1.0f, 0.5f})
+                    gemm_case(s, gpu, 7, 13, 11, ta, tb, beta, pad, kGemm);
     gemm_case(s, gpu, 65, 300, 67, Trans::no, Trans::yes, 0.0f, 0, kGemmLarge);
     gemm_case(s, gpu, 65, 300, 67, Trans::yes, Trans::no, 1.0f, 0, kGemmLarge);
 }
 
-// ---- embedding -------------------------------------------------------------------------------------------------
+// ---- embedding --------------------------------------------------------------------------------------------
 void embedding_case(Suite& s, Backend& gpu, std::int64_t B, std::int64_t T, std::int64_t C, std::int64_t V,
                     std::int64_t maxT, std::int64_t pos0, std::int64_t pad) {
     const std::string shape = " B" + std::to_string(B) + " T" + std::to_string(T) + " C" + std::to_string(C) +
@@ -107,7 +109,8 @@ void embedding_case(Suite& s, Backend& gpu, std::int64_t B, std::int64_t T, std:
         Rng r(24);
         const HostMat dwte0 = start_mat(r, V, C, pad), dwpe0 = start_mat(r, maxT, C, pad);
         HostMat dwte_ref = dwte0, dwpe_ref = dwpe0;
-        ref::embedding_backward<float>({dwte_ref.view(), dwpe_ref.view(), dout.cview(), tokens.data(), B, T, pos0});
+        ref::embedding_backward<float>(
+            {dwte_ref.view(), dwpe_ref.view(), dout.cview(), tokens.data(), B, T, pos0});
         const auto [r1, r2] = twice([&] {
             DeviceArrays d(gpu);
             const MatView dwte = d.put(dwte0), dwpe = d.put(dwpe0);
@@ -120,7 +123,7 @@ void embedding_case(Suite& s, Backend& gpu, std::int64_t B, std::int64_t T, std:
     });
 }
 
-// ---- layernorm -------------------------------------------------------------------------------------------------
+// ---- layernorm --------------------------------------------------------------------------------------------
 void layernorm_case(Suite& s, Backend& gpu, std::int64_t N, std::int64_t C, std::int64_t pad) {
     const std::string shape = " N" + std::to_string(N) + " C" + std::to_string(C) + pad_tag(pad);
     Rng rng(25, std::uint64_t(N * 100 + C + pad));
@@ -134,14 +137,17 @@ void layernorm_case(Suite& s, Backend& gpu, std::int64_t N, std::int64_t C, std:
         const auto [r1, r2] = twice([&] {
             DeviceArrays d(gpu);
             const MatView out = d.put(poisoned_mat(N, C, pad));
-            const VecView mean = d.put_vec(Vf(std::size_t(N), kNaN)), rstd = d.put_vec(Vf(std::size_t(N), kNaN));
+            const VecView mean = d.put_vec(Vf(std::size_t(N), kNaN)),
+                          rstd = d.put_vec(Vf(std::size_t(N), kNaN));
             gpu.layernorm_forward({out, mean, rstd, d.put(x), d.put_vec(gamma), d.put_vec(beta), 1e-5f});
             return std::vector<Vf>{d.get(out), d.get(mean), d.get(rstd)};
         });
-        s.check("layernorm_forward" + shape, r1, r2,
-                {expect("out", out_ref.v, kRow), expect("mean", mean_ref, kRow), expect("rstd", rstd_ref, kRow)});
+        s.check(
+            "layernorm_forward" + shape, r1, r2,
+            {expect("out", out_ref.v, kRow), expect("mean", mean_ref, kRow), expect("rstd", rstd_ref, kRow)});
     });
-    // Backward, once with both parameter grads and once with dgamma null (a frozen weight): skipped, not written.
+    // Backward, once with both parameter grads and once with dgamma null (a frozen weight): skipped, not
+    // written.
     for (const bool has_dgamma : {true, false}) {
         const std::string name = "layernorm_backward" + shape + (has_dgamma ? "" : " (no dgamma)");
         s.run(name, [&] {
@@ -167,13 +173,14 @@ void layernorm_case(Suite& s, Backend& gpu, std::int64_t N, std::int64_t C, std:
     }
 }
 
-// ---- linear ----------------------------------------------------------------------------------------------------
+// ---- linear -----------------------------------------------------------------------------------------------
 void linear_case(Suite& s, Backend& gpu, std::int64_t N, std::int64_t C, std::int64_t OC, std::int64_t pad) {
-    const std::string shape = " N" + std::to_string(N) + " C" + std::to_string(C) + " OC" + std::to_string(OC) +
-                              pad_tag(pad);
+    const std::string shape =
+        " N" + std::to_string(N) + " C" + std::to_string(C) + " OC" + std::to_string(OC) + pad_tag(pad);
     const bool is_large = N > 100;
     Rng rng(26, std::uint64_t(N + pad));
-    const HostMat x = input_mat(rng, N, C, pad), w = input_mat(rng, C, OC, pad), dout = input_mat(rng, N, OC, pad);
+    const HostMat x = input_mat(rng, N, C, pad), w = input_mat(rng, C, OC, pad),
+                  dout = input_mat(rng, N, OC, pad);
     const Vf b = randn(rng, OC);
     for (const bool has_bias : {true, false}) {
         const std::string name = "linear_forward" + shape + (has_bias ? "" : " (no bias)");
@@ -190,7 +197,8 @@ void linear_case(Suite& s, Backend& gpu, std::int64_t N, std::int64_t C, std::in
             s.check(name, r1, r2, {expect("out", out_ref.v, is_large ? kGemmLarge : kGemm)});
         });
     }
-    // Which of dx, dW, db are asked for: all, dx only (frozen layer), dW only. Those not asked for stay untouched.
+    // Which of dx, dW, db are asked for: all, dx only (frozen layer), dW only. Those not asked for stay
+    // untouched.
     struct Which {
         const char* tag;
         bool dx, dw, db;
@@ -205,8 +213,8 @@ void linear_case(Suite& s, Backend& gpu, std::int64_t N, std::int64_t C, std::in
             HostMat dx_ref = poisoned_mat(N, C, pad), dw_ref = dw0;
             Vf db_ref = db0;
             ref::linear_backward<float>({wh.dx ? dx_ref.view() : MatView(), wh.dw ? dw_ref.view() : MatView(),
-                                         wh.db ? VecView(db_ref.data(), OC) : VecView(), dout.cview(), x.cview(),
-                                         w.cview()});
+                                         wh.db ? VecView(db_ref.data(), OC) : VecView(), dout.cview(),
+                                         x.cview(), w.cview()});
             const auto [r1, r2] = twice([&] {
                 DeviceArrays d(gpu);
                 const MatView dx = d.put(poisoned_mat(N, C, pad)), dw = d.put(dw0);
@@ -215,14 +223,15 @@ void linear_case(Suite& s, Backend& gpu, std::int64_t N, std::int64_t C, std::in
                                      d.put(dout), d.put(x), d.put(w)});
                 return std::vector<Vf>{d.get(dx), d.get(dw), d.get(db)};
             });
-            s.check(name, r1, r2,
-                    {expect("dx", dx_ref.v, is_large ? kGemmLarge : kGemm),
-                     expect("dW", dw_ref.v, is_large ? kGemmLarge : kGemm), expect("db", db_ref, kColumnSum)});
+            s.check(
+                name, r1, r2,
+                {expect("dx", dx_ref.v, is_large ? kGemmLarge : kGemm),
+                 expect("dW", dw_ref.v, is_large ? kGemmLarge : kGemm), expect("db", db_ref, kColumnSum)});
         });
     }
 }
 
-// ---- attention -------------------------------------------------------------------------------------------------
+// ---- attention --------------------------------------------------------------------------------------------
 void attention_case(Suite& s, Backend& gpu, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t C,
                     std::int64_t pad) {
     const std::string shape = " B" + std::to_string(B) + " T" + std::to_string(T) + " H" + std::to_string(H) +
@@ -270,7 +279,8 @@ void attention_decode_case(Suite& s, Backend& gpu, std::int64_t H, std::int64_t 
         const Vf q = randn(rng, C);
         const HostMat k = input_mat(rng, len, C, pad), v = input_mat(rng, len, C, pad);
         Vf out_ref(std::size_t(C), kNaN);
-        ref::attention_decode<float>({VecView(out_ref.data(), C), CVecView(q.data(), C), k.cview(), v.cview(), H});
+        ref::attention_decode<float>(
+            {VecView(out_ref.data(), C), CVecView(q.data(), C), k.cview(), v.cview(), H});
         const auto [r1, r2] = twice([&] {
             DeviceArrays d(gpu);
             const VecView out = d.put_vec(Vf(std::size_t(C), kNaN));
@@ -281,7 +291,7 @@ void attention_decode_case(Suite& s, Backend& gpu, std::int64_t H, std::int64_t 
     });
 }
 
-// ---- gelu, residual adds, scale --------------------------------------------------------------------------------
+// ---- gelu, residual adds, scale ---------------------------------------------------------------------------
 void elementwise_cases(Suite& s, Backend& gpu) {
     s.run("gelu_forward/backward n1001", [&] {
         Rng rng(30);
@@ -289,7 +299,8 @@ void elementwise_cases(Suite& s, Backend& gpu) {
         const Vf x = randn(rng, n, 3.0f), dout = randn(rng, n);
         Vf y_ref(std::size_t(n), kNaN), dx_ref(std::size_t(n), kNaN);
         ref::gelu_forward<float>({VecView(y_ref.data(), n), CVecView(x.data(), n)});
-        ref::gelu_backward<float>({VecView(dx_ref.data(), n), CVecView(dout.data(), n), CVecView(x.data(), n)});
+        ref::gelu_backward<float>(
+            {VecView(dx_ref.data(), n), CVecView(dout.data(), n), CVecView(x.data(), n)});
         const auto [r1, r2] = twice([&] {
             DeviceArrays d(gpu);
             const VecView y = d.put_vec(Vf(std::size_t(n), kNaN)), dx = d.put_vec(Vf(std::size_t(n), kNaN));
@@ -317,17 +328,19 @@ void elementwise_cases(Suite& s, Backend& gpu) {
             return std::vector<Vf>{d.get(out), d.get(dst), d.get(sc)};
         });
         s.check("add, add_inplace, scale n49159", r1, r2,
-                {expect("add", sum, kExact), expect("add_inplace", sum, kExact), expect("scale", scaled, kExact)});
+                {expect("add", sum, kExact), expect("add_inplace", sum, kExact),
+                 expect("scale", scaled, kExact)});
     });
 }
 
-// ---- cross-entropy ---------------------------------------------------------------------------------------------
+// ---- cross-entropy ----------------------------------------------------------------------------------------
 void cross_entropy_case(Suite& s, Backend& gpu, std::int64_t V, std::int64_t pad) {
     const std::string shape = " N7 V" + std::to_string(V) + pad_tag(pad);
     s.run("cross_entropy_forward/backward" + shape, [&] {
         Rng rng(32, std::uint64_t(V + pad));
         const std::int64_t N = 7;
-        const HostMat z = input_mat(rng, N, V, pad, 3.0f, 50.0f);  // a large common offset: needs the max shift
+        const HostMat z =
+            input_mat(rng, N, V, pad, 3.0f, 50.0f);  // a large common offset: needs the max shift
         const auto y = random_ids(rng, N, V);
         const Vf w = {1.0f, 0.0f, 0.5f, 2.0f, 1.0f, 0.0f, 0.25f};  // weight 0 rows get exactly zero gradient
         const float norm = 3.5f;  // not the sum of w: other micro-batches count too
@@ -351,7 +364,7 @@ void cross_entropy_case(Suite& s, Backend& gpu, std::int64_t V, std::int64_t pad
     });
 }
 
-// ---- sum_squares, adamw ----------------------------------------------------------------------------------------
+// ---- sum_squares, adamw -----------------------------------------------------------------------------------
 void reduction_and_optimizer_cases(Suite& s, Backend& gpu) {
     for (const std::int64_t n : {std::int64_t(0), std::int64_t(5), std::int64_t(5 * (1 << 14) + 3)}) {
         const std::string name = "sum_squares n" + std::to_string(n);
@@ -393,8 +406,8 @@ void reduction_and_optimizer_cases(Suite& s, Backend& gpu) {
                 for (std::size_t i = 0; i < delta.size(); ++i) delta[i] -= p0[i];
                 return std::vector<Vf>{d.get(m), d.get(v), delta};
             });
-            // Compare the update p - p0 (~lr), not p: a wrong update could hide inside p's tolerance. Each delta
-            // carries p's rounding (ulp(1) ~ 1.2e-7), hence its 1e-6 floor.
+            // Compare the update p - p0 (~lr), not p: a wrong update could hide inside p's tolerance. Each
+            // delta carries p's rounding (ulp(1) ~ 1.2e-7), hence its 1e-6 floor.
             Vf d_ref(static_cast<std::size_t>(n));
             for (std::size_t i = 0; i < d_ref.size(); ++i) d_ref[i] = p_ref[i] - p0[i];
             s.check(name, r1, r2,
@@ -404,7 +417,7 @@ void reduction_and_optimizer_cases(Suite& s, Backend& gpu) {
     }
 }
 
-// ---- memory methods --------------------------------------------------------------------------------------------
+// ---- memory methods ---------------------------------------------------------------------------------------
 void memory_cases(Suite& s, Backend& gpu) {
     s.run("memory: tensor zero-filled and counted, copies, upload_bytes", [&] {
         const std::int64_t before = gpu.ledger().current(MemCategory::activations);
@@ -430,7 +443,8 @@ void memory_cases(Suite& s, Backend& gpu) {
             gpu.copy_to_host(back.data(), u.vec());
             if (std::memcmp(back.data(), ids, sizeof(ids)) != 0) problems += " upload_bytes;";
         }
-        if (gpu.ledger().current(MemCategory::activations) != before) problems += " not returned to the ledger;";
+        if (gpu.ledger().current(MemCategory::activations) != before)
+            problems += " not returned to the ledger;";
         s.expect_true("memory: tensor zero-filled and counted, copies, upload_bytes", problems.empty(),
                       problems.empty() ? gpu.name() : "problems:" + problems);
     });
@@ -445,14 +459,14 @@ void run_op_cases(Suite& s, Backend& gpu) {
     embedding_case(s, gpu, 2, 7, 13, 11, 9, 2, 3);
     embedding_case(s, gpu, 4, 300, 40, 257, 310, 5, 0);  // > one 1024-token tile, > one 32-column tile
     for (const std::int64_t pad : {0, 3}) layernorm_case(s, gpu, 7, 13, pad);
-    layernorm_case(s, gpu, 1, 13, 0);     // a decode step's single row
-    layernorm_case(s, gpu, 300, 70, 0);   // several 64-row chunks and 32-column tiles
-    layernorm_case(s, gpu, 5, 1000, 0);   // a row much wider than a warp
+    layernorm_case(s, gpu, 1, 13, 0);    // a decode step's single row
+    layernorm_case(s, gpu, 300, 70, 0);  // several 64-row chunks and 32-column tiles
+    layernorm_case(s, gpu, 5, 1000, 0);  // a row much wider than a warp
     for (const std::int64_t pad : {0, 3}) linear_case(s, gpu, 7, 13, 11, pad);
     linear_case(s, gpu, 300, 70, 90, 0);
     for (const std::int64_t pad : {0, 3}) attention_case(s, gpu, 3, 17, 3, 24, pad);
-    attention_case(s, gpu, 2, 1, 2, 8, 0);     // T = 1: a single visible position
-    attention_case(s, gpu, 2, 64, 4, 64, 0);   // rows longer than a warp
+    attention_case(s, gpu, 2, 1, 2, 8, 0);    // T = 1: a single visible position
+    attention_case(s, gpu, 2, 64, 4, 64, 0);  // rows longer than a warp
     for (const std::int64_t pad : {0, 3}) attention_decode_case(s, gpu, 3, 24, 17, pad);
     attention_decode_case(s, gpu, 3, 24, 1, 0);
     attention_decode_case(s, gpu, 4, 128, 200, 0);

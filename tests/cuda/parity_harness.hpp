@@ -34,7 +34,7 @@ struct Comparison {
     bool ok = true;
     double max_abs = 0, max_rel = 0;
     double worst_ratio = 0;  // max of |got - want| / (atol + rtol |want|): below 1 passes; the margin
-    std::string detail;  // on failure: the first bad index and values
+    std::string detail;      // on failure: the first bad index and values
 };
 
 inline Comparison compare(const Vf& got, const Vf& want, double rtol, double atol) {
@@ -52,11 +52,12 @@ inline Comparison compare(const Vf& got, const Vf& want, double rtol, double ato
         if (finite) {
             c.max_abs = std::max(c.max_abs, abs_err);
             const double allowed = atol + rtol * std::fabs(y);
-            c.worst_ratio = std::max(c.worst_ratio, allowed > 0 ? abs_err / allowed : (abs_err > 0 ? 1e30 : 0.0));
+            c.worst_ratio =
+                std::max(c.worst_ratio, allowed > 0 ? abs_err / allowed : (abs_err > 0 ? 1e30 : 0.0));
             if (std::fabs(y) > atol) c.max_rel = std::max(c.max_rel, abs_err / std::fabs(y));
         }
-        const bool ok = finite ? abs_err <= atol + rtol * std::fabs(y)
-                               : (std::isnan(x) && std::isnan(y)) || x == y;
+        const bool ok =
+            finite ? abs_err <= atol + rtol * std::fabs(y) : (std::isnan(x) && std::isnan(y)) || x == y;
         if (!ok) {
             if (first_bad < 0) first_bad = std::int64_t(i);
             ++bad;
@@ -65,8 +66,8 @@ inline Comparison compare(const Vf& got, const Vf& want, double rtol, double ato
     if (first_bad >= 0) {
         c.ok = false;
         char buf[200];
-        std::snprintf(buf, sizeof buf, "%lld of %zu differ; first at %lld: got %.9g, want %.9g", (long long)bad,
-                      got.size(), (long long)first_bad, double(got[std::size_t(first_bad)]),
+        std::snprintf(buf, sizeof buf, "%lld of %zu differ; first at %lld: got %.9g, want %.9g",
+                      (long long)bad, got.size(), (long long)first_bad, double(got[std::size_t(first_bad)]),
                       double(want[std::size_t(first_bad)]));
         c.detail = buf;
     }
@@ -105,8 +106,9 @@ public:
             worst_abs = std::max(worst_abs, c.max_abs);
             worst_rel = std::max(worst_rel, c.max_rel);
             worst_ratio = std::max(worst_ratio, c.worst_ratio);
-            if (!c.ok) failures += "      " + e.what + " (rtol " + fmt(e.rtol) + ", atol " + fmt(e.atol) + "): " +
-                                   c.detail + "\n";
+            if (!c.ok)
+                failures += "      " + e.what + " (rtol " + fmt(e.rtol) + ", atol " + fmt(e.atol) +
+                            "): " + c.detail + "\n";
         }
         if (!run2.empty()) {
             for (std::size_t i = 0; i < run1.size(); ++i)
@@ -116,14 +118,18 @@ public:
         }
         const std::string stats = "err/tol " + fmt(worst_ratio) + " (max abs " + fmt(worst_abs) + ", rel " +
                                   fmt(worst_rel) + ")" + (run2.empty() ? "" : ", 2 runs bitwise equal");
-        if (failures.empty()) pass_line(name, stats);
-        else fail_line(name, stats + "\n" + failures);
+        if (failures.empty())
+            pass_line(name, stats);
+        else
+            fail_line(name, stats + "\n" + failures);
     }
 
     // A check that is not an output comparison (a count, a flag).
     void expect_true(const std::string& name, bool ok, const std::string& detail) {
-        if (ok) pass_line(name, detail);
-        else fail_line(name, detail);
+        if (ok)
+            pass_line(name, detail);
+        else
+            fail_line(name, detail);
     }
 
     int passed() const { return passed_; }
@@ -149,7 +155,7 @@ private:
     int passed_ = 0, failed_ = 0;
 };
 
-// ---- host arrays -----------------------------------------------------------------------------------------------
+// ---- host arrays ------------------------------------------------------------------------------------------
 inline Vf randn(Rng& rng, std::int64_t n, float scale = 1.0f, float shift = 0.0f) {
     Vf v(static_cast<std::size_t>(n));
     for (auto& x : v) x = scale * rng.normal() + shift;
@@ -162,8 +168,9 @@ inline std::vector<std::int32_t> random_ids(Rng& rng, std::int64_t n, std::int64
     return ids;
 }
 
-// A (rows, cols) row-major matrix with row stride ld = cols + pad; the padding holds pad_value. Inputs pad with
-// NaN (a kernel that reads padding poisons its result), outputs with kPadSentinel (one that writes it is caught).
+// A (rows, cols) row-major matrix with row stride ld = cols + pad; the padding holds pad_value. Inputs pad
+// with NaN (a kernel that reads padding poisons its result), outputs with kPadSentinel (one that writes it is
+// caught).
 struct HostMat {
     Vf v;
     std::int64_t rows = 0, cols = 0, ld = 0;
@@ -171,10 +178,12 @@ struct HostMat {
     CMatView cview() const { return {v.data(), rows, cols, ld}; }
 };
 
-inline HostMat host_mat(const Vf& body, std::int64_t rows, std::int64_t cols, std::int64_t pad, float pad_value) {
+inline HostMat host_mat(const Vf& body, std::int64_t rows, std::int64_t cols, std::int64_t pad,
+                        float pad_value) {
     HostMat m{Vf(std::size_t(rows * (cols + pad)), pad_value), rows, cols, cols + pad};
     for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) m.v[std::size_t(r * m.ld + c)] = body[std::size_t(r * cols + c)];
+        for (std::int64_t c = 0; c < cols; ++c)
+            m.v[std::size_t(r * m.ld + c)] = body[std::size_t(r * cols + c)];
     return m;
 }
 inline HostMat input_mat(Rng& rng, std::int64_t rows, std::int64_t cols, std::int64_t pad, float scale = 1.0f,
@@ -188,7 +197,7 @@ inline HostMat start_mat(Rng& rng, std::int64_t rows, std::int64_t cols, std::in
     return host_mat(randn(rng, rows * cols), rows, cols, pad, kPadSentinel);
 }
 
-// ---- device arrays: one per GPU run, freed with it ---------------------------------------------------------------
+// ---- device arrays: one per GPU run, freed with it --------------------------------------------------------
 class DeviceArrays {
 public:
     explicit DeviceArrays(Backend& be) : be_(be) {}
@@ -200,7 +209,8 @@ public:
     MatView put(const HostMat& m) { return {put(m.v), m.rows, m.cols, m.ld}; }
     VecView put_vec(const Vf& host) { return {put(host), std::int64_t(host.size())}; }
     const std::int32_t* put_ids(const std::vector<std::int32_t>& ids) {
-        Buffer b = be_.alloc(sizeof(std::int32_t) * std::max<std::size_t>(ids.size(), 1), MemCategory::workspace);
+        Buffer b =
+            be_.alloc(sizeof(std::int32_t) * std::max<std::size_t>(ids.size(), 1), MemCategory::workspace);
         be_.upload_bytes(b.data(), ids.data(), sizeof(std::int32_t) * ids.size());
         auto* p = static_cast<const std::int32_t*>(b.data());
         keep_.push_back(std::move(b));
@@ -216,7 +226,8 @@ public:
 
 private:
     float* alloc_floats(std::int64_t n) {
-        Buffer b = be_.alloc(sizeof(float) * std::size_t(std::max<std::int64_t>(n, 1)), MemCategory::workspace);
+        Buffer b =
+            be_.alloc(sizeof(float) * std::size_t(std::max<std::int64_t>(n, 1)), MemCategory::workspace);
         auto* p = static_cast<float*>(b.data());
         keep_.push_back(std::move(b));
         return p;

@@ -1,7 +1,7 @@
-// A Backend that runs the scalar reference kernels (tl::ref) on host memory: cuda_parity's `--ref` mode puts it in
-// the GPU's place, so the whole-model tolerances can be tried here, without a GPU, against a backend whose sums run
-// in another order (double accumulation) than the CPU backend's — the situation the CUDA backend is in.
-// Test scaffolding only; the engine's backends are in engine/backend.
+// A Backend that runs the scalar reference kernels (tl::ref) on host memory: cuda_parity's `--ref` mode puts
+// it in the GPU's place, so the whole-model tolerances can be tried here, without a GPU, against a backend
+// whose sums run in another order (double accumulation) than the CPU backend's — the situation the CUDA
+// backend is in. Test scaffolding only; the engine's backends are in engine/backend.
 #pragma once
 #include <cstdlib>
 #include <cstring>
@@ -24,12 +24,18 @@ public:
         return Buffer(p, bytes, what, &ledger_, &std::free);
     }
     void fill_zero(VecView x) override { std::memset(x.data, 0, sizeof(float) * std::size_t(x.n)); }
-    void copy(VecView dst, CVecView src) override { std::memcpy(dst.data, src.data, sizeof(float) * std::size_t(src.n)); }
-    void copy_to_host(float* dst, CVecView src) override { std::memcpy(dst, src.data, sizeof(float) * std::size_t(src.n)); }
+    void copy(VecView dst, CVecView src) override {
+        std::memcpy(dst.data, src.data, sizeof(float) * std::size_t(src.n));
+    }
+    void copy_to_host(float* dst, CVecView src) override {
+        std::memcpy(dst, src.data, sizeof(float) * std::size_t(src.n));
+    }
     void copy_from_host(VecView dst, const float* src) override {
         std::memcpy(dst.data, src, sizeof(float) * std::size_t(dst.n));
     }
-    void upload_bytes(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
+    void upload_bytes(void* dst, const void* src, std::size_t bytes) override {
+        std::memcpy(dst, src, bytes);
+    }
 
     void gemm(const GemmArgs<float>& a) override { ref::gemm(a); }
     void embedding_forward(const EmbeddingArgs<float>& a) override { ref::embedding_forward(a); }
@@ -49,7 +55,9 @@ public:
         for (std::int64_t i = 0; i < dst.n; ++i) dst[i] += src[i];
     }
     void cross_entropy_forward(const CrossEntropyArgs<float>& a) override { ref::cross_entropy_forward(a); }
-    void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override { ref::cross_entropy_backward(a); }
+    void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override {
+        ref::cross_entropy_backward(a);
+    }
     double sum_squares(CVecView x) override {
         double s = 0;
         for (std::int64_t i = 0; i < x.n; ++i) s += double(x[i]) * x[i];

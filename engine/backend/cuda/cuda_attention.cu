@@ -1,10 +1,11 @@
-// Causal self-attention on the GPU: cuBLAS strided-batched GEMMs per head (batched over b) plus a causal softmax
-// kernel, keeping the (B, H, T, T) probabilities for backward as the CPU backend does (cpu_attention.cpp).
-// Not flash attention: the T x T scores are materialised. Contracts: ref::attention_* in ref_kernels.cpp.
+// Causal self-attention on the GPU: cuBLAS strided-batched GEMMs per head (batched over b) plus a causal
+// softmax kernel, keeping the (B, H, T, T) probabilities for backward as the CPU backend does
+// (cpu_attention.cpp). Not flash attention: the T x T scores are materialised. Contracts: ref::attention_* in
+// ref_kernels.cpp.
 //
-// Layout: qkv (N, 3C) row-major with row stride ld; head h of batch b is the (T, hs) block starting at row b*T,
-// column h*hs (q), C + h*hs (k), 2C + h*hs (v). For a fixed h, consecutive b are T*ld apart, and att's (T, T)
-// blocks (b, h) are H*T*T apart: one strided-batched GEMM per head covers every b.
+// Layout: qkv (N, 3C) row-major with row stride ld; head h of batch b is the (T, hs) block starting at row
+// b*T, column h*hs (q), C + h*hs (k), 2C + h*hs (v). For a fixed h, consecutive b are T*ld apart, and att's
+// (T, T) blocks (b, h) are H*T*T apart: one strided-batched GEMM per head covers every b.
 #include <cmath>
 #include <string>
 
@@ -15,7 +16,7 @@ namespace tl::cuda {
 
 namespace {
 
-constexpr int kSoftmaxWarps = 8;    // rows per block of the softmax kernels (one warp per row)
+constexpr int kSoftmaxWarps = 8;  // rows per block of the softmax kernels (one warp per row)
 constexpr int kDecodeThreads = 128;
 
 // In place on one row t of S (scaled scores): P[u] = exp(S[u] - max) / sum for u <= t, 0 for u > t.
@@ -36,7 +37,8 @@ __global__ void causal_softmax_kernel(float* att, long long rows, int T) {
 
 // Softmax backward, in place on dP (row t), scale folded in as the CPU backend does:
 //   dS[u] = P[u] (dP[u] - sum_v dP[v] P[v]) / sqrt(hs)  for u <= t,  0 for u > t.
-__global__ void causal_softmax_backward_kernel(float* datt, const float* att, long long rows, int T, float scale) {
+__global__ void causal_softmax_backward_kernel(float* datt, const float* att, long long rows, int T,
+                                               float scale) {
     const long long row = (long long)blockIdx.x * kSoftmaxWarps + threadIdx.x / kWarp;
     const int lane = threadIdx.x % kWarp;
     if (row >= rows) return;
@@ -51,8 +53,9 @@ __global__ void causal_softmax_backward_kernel(float* datt, const float* att, lo
 
 // One block per head: scores over the len cached positions (kept in `scores`, global scratch H*len), softmax,
 // then out[h*hs + i] = sum_u e_u v[u, h*hs + i] / sum_u e_u.
-__global__ void attention_decode_kernel(float* out, const float* q, const float* k, long long ld_k, const float* v,
-                                        long long ld_v, long long len, int hs, float scale, float* scores) {
+__global__ void attention_decode_kernel(float* out, const float* q, const float* k, long long ld_k,
+                                        const float* v, long long ld_v, long long len, int hs, float scale,
+                                        float* scores) {
     __shared__ float smem[kWarp];
     const long long head_col = (long long)blockIdx.x * hs;
     const float* qh = q + head_col;
@@ -86,12 +89,13 @@ struct Dims {
 
 Dims check_dims(const char* op, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t C, CMatView qkv,
                 std::int64_t out_rows, std::int64_t out_cols) {
-    if (B < 0 || T < 0 || H < 1 || C % H != 0 || qkv.cols != 3 * C || qkv.rows != B * T || out_rows != B * T ||
-        out_cols != C)
-        throw Error(std::string("[cuda ") + op + "] shapes: B " + std::to_string(B) + ", T " + std::to_string(T) +
-                    ", H " + std::to_string(H) + ", C " + std::to_string(C) + ", qkv " + std::to_string(qkv.rows) +
-                    "x" + std::to_string(qkv.cols) + ", out/dout " + std::to_string(out_rows) + "x" +
-                    std::to_string(out_cols) + " (want qkv (B*T, 3C), out (B*T, C), C divisible by H)");
+    if (B < 0 || T < 0 || H < 1 || C % H != 0 || qkv.cols != 3 * C || qkv.rows != B * T ||
+        out_rows != B * T || out_cols != C)
+        throw Error(std::string("[cuda ") + op + "] shapes: B " + std::to_string(B) + ", T " +
+                    std::to_string(T) + ", H " + std::to_string(H) + ", C " + std::to_string(C) + ", qkv " +
+                    std::to_string(qkv.rows) + "x" + std::to_string(qkv.cols) + ", out/dout " +
+                    std::to_string(out_rows) + "x" + std::to_string(out_cols) +
+                    " (want qkv (B*T, 3C), out (B*T, C), C divisible by H)");
     return {B, T, H, C, C / H};
 }
 
@@ -108,8 +112,15 @@ void attention_forward(const Context& ctx, const AttentionArgs<float>& a) {
     for (std::int64_t h = 0; h < d.H; ++h) {
         const float* q = a.qkv.data + h * d.hs;
         gemm_row_major(ctx.blas,
-                       {T, T, d.hs, {q, ld, T * ld, Trans::no}, {q + d.C, ld, T * ld, Trans::yes},
-                        {a.att + h * TT, T, d.H * TT}, scale, 0.0f, d.B},
+                       {T,
+                        T,
+                        d.hs,
+                        {q, ld, T * ld, Trans::no},
+                        {q + d.C, ld, T * ld, Trans::yes},
+                        {a.att + h * TT, T, d.H * TT},
+                        scale,
+                        0.0f,
+                        d.B},
                        "attention_forward");
     }
     const std::int64_t rows = d.B * d.H * T;
@@ -118,16 +129,24 @@ void attention_forward(const Context& ctx, const AttentionArgs<float>& a) {
     for (std::int64_t h = 0; h < d.H; ++h) {
         const float* v = a.qkv.data + 2 * d.C + h * d.hs;
         gemm_row_major(ctx.blas,
-                       {T, d.hs, T, {a.att + h * TT, T, d.H * TT, Trans::no}, {v, ld, T * ld, Trans::no},
-                        {a.out.data + h * d.hs, a.out.ld, T * a.out.ld}, 1.0f, 0.0f, d.B},
+                       {T,
+                        d.hs,
+                        T,
+                        {a.att + h * TT, T, d.H * TT, Trans::no},
+                        {v, ld, T * ld, Trans::no},
+                        {a.out.data + h * d.hs, a.out.ld, T * a.out.ld},
+                        1.0f,
+                        0.0f,
+                        d.B},
                        "attention_forward");
     }
 }
 
-// dv = P^T dout;  dP = dout v^T;  dS = softmax backward (scaled);  dq = dS k;  dk = dS^T q.   dqkv overwritten:
-// every element of each head's dq, dk, dv block is written once (beta 0).
+// dv = P^T dout;  dP = dout v^T;  dS = softmax backward (scaled);  dq = dS k;  dk = dS^T q.   dqkv
+// overwritten: every element of each head's dq, dk, dv block is written once (beta 0).
 void attention_backward(const Context& ctx, const AttentionGradArgs<float>& a) {
-    const Dims d = check_dims("attention_backward", a.B, a.T_, a.H, a.dout.cols, a.qkv, a.dout.rows, a.dout.cols);
+    const Dims d =
+        check_dims("attention_backward", a.B, a.T_, a.H, a.dout.cols, a.qkv, a.dout.rows, a.dout.cols);
     if (a.dqkv.rows != a.qkv.rows || a.dqkv.cols != a.qkv.cols)
         throw Error("[cuda attention_backward] dqkv " + std::to_string(a.dqkv.rows) + "x" +
                     std::to_string(a.dqkv.cols) + " differs from qkv's shape");
@@ -138,27 +157,55 @@ void attention_backward(const Context& ctx, const AttentionGradArgs<float>& a) {
         const float* v = a.qkv.data + 2 * d.C + h * d.hs;
         const float* dout = a.dout.data + h * d.hs;
         gemm_row_major(ctx.blas,  // dv (T, hs) = P^T (T, T) dout (T, hs)
-                       {T, d.hs, T, {a.att + h * TT, T, d.H * TT, Trans::yes}, {dout, ldo, T * ldo, Trans::no},
-                        {a.dqkv.data + 2 * d.C + h * d.hs, ldd, T * ldd}, 1.0f, 0.0f, d.B},
+                       {T,
+                        d.hs,
+                        T,
+                        {a.att + h * TT, T, d.H * TT, Trans::yes},
+                        {dout, ldo, T * ldo, Trans::no},
+                        {a.dqkv.data + 2 * d.C + h * d.hs, ldd, T * ldd},
+                        1.0f,
+                        0.0f,
+                        d.B},
                        "attention_backward");
         gemm_row_major(ctx.blas,  // dP (T, T) = dout (T, hs) v^T (hs, T)
-                       {T, T, d.hs, {dout, ldo, T * ldo, Trans::no}, {v, ld, T * ld, Trans::yes},
-                        {a.datt + h * TT, T, d.H * TT}, 1.0f, 0.0f, d.B},
+                       {T,
+                        T,
+                        d.hs,
+                        {dout, ldo, T * ldo, Trans::no},
+                        {v, ld, T * ld, Trans::yes},
+                        {a.datt + h * TT, T, d.H * TT},
+                        1.0f,
+                        0.0f,
+                        d.B},
                        "attention_backward");
     }
     const std::int64_t rows = d.B * d.H * T;
-    causal_softmax_backward_kernel<<<softmax_blocks(rows), kSoftmaxWarps * kWarp>>>(a.datt, a.att, rows, int(T),
-                                                                                     scale);
+    causal_softmax_backward_kernel<<<softmax_blocks(rows), kSoftmaxWarps * kWarp>>>(a.datt, a.att, rows,
+                                                                                    int(T), scale);
     TL_CUDA_CHECK_LAUNCH("attention_backward");
     for (std::int64_t h = 0; h < d.H; ++h) {
         const float* q = a.qkv.data + h * d.hs;
         gemm_row_major(ctx.blas,  // dq (T, hs) = dS (T, T) k (T, hs)
-                       {T, d.hs, T, {a.datt + h * TT, T, d.H * TT, Trans::no}, {q + d.C, ld, T * ld, Trans::no},
-                        {a.dqkv.data + h * d.hs, ldd, T * ldd}, 1.0f, 0.0f, d.B},
+                       {T,
+                        d.hs,
+                        T,
+                        {a.datt + h * TT, T, d.H * TT, Trans::no},
+                        {q + d.C, ld, T * ld, Trans::no},
+                        {a.dqkv.data + h * d.hs, ldd, T * ldd},
+                        1.0f,
+                        0.0f,
+                        d.B},
                        "attention_backward");
         gemm_row_major(ctx.blas,  // dk (T, hs) = dS^T (T, T) q (T, hs)
-                       {T, d.hs, T, {a.datt + h * TT, T, d.H * TT, Trans::yes}, {q, ld, T * ld, Trans::no},
-                        {a.dqkv.data + d.C + h * d.hs, ldd, T * ldd}, 1.0f, 0.0f, d.B},
+                       {T,
+                        d.hs,
+                        T,
+                        {a.datt + h * TT, T, d.H * TT, Trans::yes},
+                        {q, ld, T * ld, Trans::no},
+                        {a.dqkv.data + d.C + h * d.hs, ldd, T * ldd},
+                        1.0f,
+                        0.0f,
+                        d.B},
                        "attention_backward");
     }
 }
@@ -167,14 +214,15 @@ void attention_backward(const Context& ctx, const AttentionGradArgs<float>& a) {
 void attention_decode(const Context& ctx, const AttentionDecodeArgs<float>& a) {
     const std::int64_t C = a.q.n, H = a.H, len = a.k.rows;
     if (H < 1 || C % H != 0 || a.out.n != C || a.k.cols != C || a.v.cols != C || a.v.rows != len || len < 1)
-        throw Error("[cuda attention_decode] shapes: q " + std::to_string(C) + ", H " + std::to_string(H) + ", k " +
-                    std::to_string(a.k.rows) + "x" + std::to_string(a.k.cols) + ", v " + std::to_string(a.v.rows) +
-                    "x" + std::to_string(a.v.cols) + " (want k, v (len >= 1, C), C divisible by H)");
+        throw Error("[cuda attention_decode] shapes: q " + std::to_string(C) + ", H " + std::to_string(H) +
+                    ", k " + std::to_string(a.k.rows) + "x" + std::to_string(a.k.cols) + ", v " +
+                    std::to_string(a.v.rows) + "x" + std::to_string(a.v.cols) +
+                    " (want k, v (len >= 1, C), C divisible by H)");
     const std::int64_t hs = C / H;
     auto* scores = static_cast<float*>(ctx.scratch->get(sizeof(float) * std::size_t(H * len)));
     attention_decode_kernel<<<unsigned(H), kDecodeThreads>>>(a.out.data, a.q.data, a.k.data, a.k.ld, a.v.data,
-                                                             a.v.ld, len, int(hs), 1.0f / std::sqrt(float(hs)),
-                                                             scores);
+                                                             a.v.ld, len, int(hs),
+                                                             1.0f / std::sqrt(float(hs)), scores);
     TL_CUDA_CHECK_LAUNCH("attention_decode");
 }
 

@@ -1,7 +1,7 @@
-// The CUDA backend: device memory through cudaMalloc (counted in the MemoryLedger), copies, the device checks that
-// turn "no GPU" into a clear error, and the dispatch of every op to its kernel file (cuda_kernels.cuh says which).
-// FP32 only so far; no silent fallback to the CPU anywhere. Everything runs on the legacy default stream, so ops
-// are ordered and a copy to the host waits for the work before it.
+// The CUDA backend: device memory through cudaMalloc (counted in the MemoryLedger), copies, the device checks
+// that turn "no GPU" into a clear error, and the dispatch of every op to its kernel file (cuda_kernels.cuh
+// says which). FP32 only so far; no silent fallback to the CPU anywhere. Everything runs on the legacy
+// default stream, so ops are ordered and a copy to the host waits for the work before it.
 #include <cuda_runtime.h>
 
 #include <string>
@@ -36,7 +36,8 @@ class BlasHandle {
 public:
     BlasHandle() {
         TL_CUBLAS_CHECK_OP("make_cuda_backend", cublasCreate(&handle_));
-        // Plain FP32 SGEMM: no TF32 tensor-op math (a later, explicit switch), so results match the CPU to ~1e-6.
+        // Plain FP32 SGEMM: no TF32 tensor-op math (a later, explicit switch), so results match the CPU to
+        // ~1e-6.
         const cublasStatus_t st = cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH);
         if (st != CUBLAS_STATUS_SUCCESS) {
             cublasDestroy(handle_);
@@ -84,13 +85,13 @@ public:
     }
     void copy_to_host(float* dst, CVecView src) override {
         if (src.n == 0) return;
-        TL_CUDA_CHECK_OP("copy_to_host",
-                         cudaMemcpy(dst, src.data, sizeof(float) * std::size_t(src.n), cudaMemcpyDeviceToHost));
+        TL_CUDA_CHECK_OP("copy_to_host", cudaMemcpy(dst, src.data, sizeof(float) * std::size_t(src.n),
+                                                    cudaMemcpyDeviceToHost));
     }
     void copy_from_host(VecView dst, const float* src) override {
         if (dst.n == 0) return;
-        TL_CUDA_CHECK_OP("copy_from_host",
-                         cudaMemcpy(dst.data, src, sizeof(float) * std::size_t(dst.n), cudaMemcpyHostToDevice));
+        TL_CUDA_CHECK_OP("copy_from_host", cudaMemcpy(dst.data, src, sizeof(float) * std::size_t(dst.n),
+                                                      cudaMemcpyHostToDevice));
     }
     void upload_bytes(void* dst, const void* src, std::size_t bytes) override {
         if (bytes == 0) return;
@@ -111,7 +112,9 @@ public:
     void add(VecView out, CVecView a, CVecView b) override { cuda::add(out, a, b); }
     void add_inplace(VecView dst, CVecView src) override { cuda::add_inplace(dst, src); }
     void cross_entropy_forward(const CrossEntropyArgs<float>& a) override { cuda::cross_entropy_forward(a); }
-    void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override { cuda::cross_entropy_backward(a); }
+    void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override {
+        cuda::cross_entropy_backward(a);
+    }
     double sum_squares(CVecView x) override { return cuda::sum_squares(ctx_, x); }
     void scale(VecView x, float s) override { cuda::scale(x, s); }
     void adamw(const AdamWArgs<float>& a) override { cuda::adamw(a); }
@@ -132,8 +135,9 @@ std::unique_ptr<Backend> make_cuda_backend() {
     const cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess) {
         cudaGetLastError();
-        throw Error(std::string("[cuda] no usable GPU: cudaGetDeviceCount failed with ") + cudaGetErrorName(err) +
-                    " \"" + cudaGetErrorString(err) + "\" (no driver, or no device); use --device cpu");
+        throw Error(std::string("[cuda] no usable GPU: cudaGetDeviceCount failed with ") +
+                    cudaGetErrorName(err) + " \"" + cudaGetErrorString(err) +
+                    "\" (no driver, or no device); use --device cpu");
     }
     if (count == 0) throw Error("[cuda] no usable GPU: the driver reports 0 devices; use --device cpu");
     return std::make_unique<CudaBackend>(0);

@@ -1,7 +1,8 @@
-// Shared by every file of the CUDA backend: the error macros (TL_CUDA_CHECK, TL_CUBLAS_CHECK, TL_CUDA_CHECK_LAUNCH),
-// the grown-on-demand scratch buffer, and the warp/block reductions the row kernels use. Not a kernel file: the
-// kernels are in cuda_kernels.cu, cuda_gemm.cu and cuda_attention.cu; their declarations in cuda_kernels.cuh.
-// Plain C++17 (nvcc 13 through CMake 3.25 compiles .cu files as C++17), and no Eigen.
+// Shared by every file of the CUDA backend: the error macros (TL_CUDA_CHECK, TL_CUBLAS_CHECK,
+// TL_CUDA_CHECK_LAUNCH), the grown-on-demand scratch buffer, and the warp/block reductions the row kernels
+// use. Not a kernel file: the kernels are in cuda_kernels.cu, cuda_gemm.cu and cuda_attention.cu; their
+// declarations in cuda_kernels.cuh. Plain C++17 (nvcc 13 through CMake 3.25 compiles .cu files as C++17), and
+// no Eigen.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -27,9 +28,9 @@ namespace tl::cuda {
         if (tl_err_ != cudaSuccess) ::tl::cuda::throw_cuda_error((op), #call, tl_err_); \
     } while (0)
 #define TL_CUDA_CHECK(call) TL_CUDA_CHECK_OP(__func__, call)
-#define TL_CUBLAS_CHECK_OP(op, call)                                                                 \
-    do {                                                                                             \
-        const cublasStatus_t tl_status_ = (call);                                                    \
+#define TL_CUBLAS_CHECK_OP(op, call)                                                                      \
+    do {                                                                                                  \
+        const cublasStatus_t tl_status_ = (call);                                                         \
         if (tl_status_ != CUBLAS_STATUS_SUCCESS) ::tl::cuda::throw_cublas_error((op), #call, tl_status_); \
     } while (0)
 // After every kernel launch: a bad launch configuration is reported here, with the op's name. Errors inside a
@@ -38,8 +39,8 @@ namespace tl::cuda {
 
 namespace tl::cuda {
 
-// One growable device buffer for an op's temporaries (reduction partials, decode scores), allocated through the
-// backend so the ledger counts it under `workspace`. Growing frees the old buffer; cudaFree waits for the
+// One growable device buffer for an op's temporaries (reduction partials, decode scores), allocated through
+// the backend so the ledger counts it under `workspace`. Growing frees the old buffer; cudaFree waits for the
 // kernels still using it, so no op can see a freed pointer. Every op runs on the legacy default stream.
 class Scratch {
 public:

@@ -1,8 +1,8 @@
-// The CUDA backend's element-wise, per-row and per-column kernels: embedding, layernorm, bias and bias gradient,
-// GELU, residual adds, cross-entropy, sum of squares, scale, AdamW. Each op mirrors its reference kernel in
-// backend/cpu/ref_kernels.cpp (the specification); GEMMs are in cuda_gemm.cu, attention in cuda_attention.cu.
-// Determinism: no float atomics anywhere. Every reduction has a fixed assignment of elements to threads and a
-// fixed combining order, so the same inputs give the same bits on the same GPU.
+// The CUDA backend's element-wise, per-row and per-column kernels: embedding, layernorm, bias and bias
+// gradient, GELU, residual adds, cross-entropy, sum of squares, scale, AdamW. Each op mirrors its reference
+// kernel in backend/cpu/ref_kernels.cpp (the specification); GEMMs are in cuda_gemm.cu, attention in
+// cuda_attention.cu. Determinism: no float atomics anywhere. Every reduction has a fixed assignment of
+// elements to threads and a fixed combining order, so the same inputs give the same bits on the same GPU.
 #include <math_constants.h>
 
 #include <algorithm>
@@ -19,16 +19,14 @@ namespace {
 constexpr int kThreads = 256;  // element-wise kernels and one-block-per-row kernels
 constexpr int kRowWarps = 4;   // one-warp-per-row kernels: rows per block of 128 threads
 
-#define TL_GRID_STRIDE(i, n)                                                                   \
+#define TL_GRID_STRIDE(i, n)                                                                 \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (long long)(n); \
          i += (long long)gridDim.x * blockDim.x)
 
 std::string dims(std::int64_t r, std::int64_t c) { return std::to_string(r) + "x" + std::to_string(c); }
 
-// ---- element-wise ---------------------------------------------------------------------------------------------
-__global__ void fill_zero_kernel(float* x, long long n) {
-    TL_GRID_STRIDE(i, n) x[i] = 0.0f;
-}
+// ---- element-wise -----------------------------------------------------------------------------------------
+__global__ void fill_zero_kernel(float* x, long long n) { TL_GRID_STRIDE(i, n) x[i] = 0.0f; }
 
 __global__ void scale_matrix_kernel(float* c, long long ld, long long rows, long long cols, float beta) {
     TL_GRID_STRIDE(i, rows * cols) {
@@ -49,15 +47,13 @@ __global__ void add_inplace_kernel(float* dst, const float* src, long long n) {
     TL_GRID_STRIDE(i, n) dst[i] += src[i];
 }
 
-__global__ void scale_kernel(float* x, float s, long long n) {
-    TL_GRID_STRIDE(i, n) x[i] *= s;
-}
+__global__ void scale_kernel(float* x, float s, long long n) { TL_GRID_STRIDE(i, n) x[i] *= s; }
 
 // gelu (tanh): y = 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3)
 //   dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-// Computed through s = 0.5 (1 + tanh u) = sigmoid(2u) and t = 1 - s = sigmoid(-2u), both from e = exp(-2|u|) <= 1:
-// y = x s and 1 - tanh^2 u = 4 s t. The same function, but without the cancellation of 1 + tanh u for u << 0, so
-// the left tail keeps its relative accuracy (and exp never overflows).
+// Computed through s = 0.5 (1 + tanh u) = sigmoid(2u) and t = 1 - s = sigmoid(-2u), both from e = exp(-2|u|)
+// <= 1: y = x s and 1 - tanh^2 u = 4 s t. The same function, but without the cancellation of 1 + tanh u for u
+// << 0, so the left tail keeps its relative accuracy (and exp never overflows).
 constexpr float kSqrt2OverPi = 0.7978845608028654f, kGeluCubic = 0.044715f;
 
 struct GeluParts {
@@ -99,12 +95,13 @@ __global__ void adamw_kernel(float* p, float* m, float* v, const float* g, long 
     }
 }
 
-// ---- embedding ------------------------------------------------------------------------------------------------
-// out[n, :] = wte[tokens[n], :] + wpe[pos0 + n % T, :]. An out-of-range id or position gives a NaN row (a kernel
-// cannot throw; Gpt::forward checks ids on the host before they are uploaded).
+// ---- embedding --------------------------------------------------------------------------------------------
+// out[n, :] = wte[tokens[n], :] + wpe[pos0 + n % T, :]. An out-of-range id or position gives a NaN row (a
+// kernel cannot throw; Gpt::forward checks ids on the host before they are uploaded).
 __global__ void embedding_forward_kernel(float* out, long long ld_out, const int* tokens, const float* wte,
                                          long long ld_wte, long long V, const float* wpe, long long ld_wpe,
-                                         long long max_T, long long N, long long C, long long T, long long pos0) {
+                                         long long max_T, long long N, long long C, long long T,
+                                         long long pos0) {
     TL_GRID_STRIDE(i, N * C) {
         const long long n = i / C, c = i % C;
         const long long tok = tokens[n], pos = pos0 + n % T;
@@ -113,13 +110,14 @@ __global__ void embedding_forward_kernel(float* out, long long ld_out, const int
     }
 }
 
-// dwte[tok, c] += dout[n, c] for every n in increasing order — the CPU backend's order, so the bits match it.
-// Block (32 columns, 8 token groups); grid.y more groups. A thread owns the ids with id % groups == its group and
-// scans every token, so each (id, c) has one owner that adds in n order: deterministic, no atomics.
+// dwte[tok, c] += dout[n, c] for every n in increasing order (the CPU backend's order, so the bits match it).
+// Block (32 columns, 8 token groups); grid.y more groups. A thread owns the ids with id % groups == its group
+// and scans every token, so each (id, c) has one owner that adds in n order: deterministic, no atomics.
 constexpr int kEmbCols = 32, kEmbGroupsPerBlock = 8, kTokenTile = 1024;
 
 __global__ void embedding_backward_wte_kernel(float* dwte, long long ld_dwte, long long V, const float* dout,
-                                              long long ld_dout, const int* tokens, long long N, long long C) {
+                                              long long ld_dout, const int* tokens, long long N,
+                                              long long C) {
     __shared__ int tile[kTokenTile];
     const long long c = (long long)blockIdx.x * kEmbCols + threadIdx.x;
     const int groups = gridDim.y * kEmbGroupsPerBlock, group = blockIdx.y * kEmbGroupsPerBlock + threadIdx.y;
@@ -132,15 +130,16 @@ __global__ void embedding_backward_wte_kernel(float* dwte, long long ld_dwte, lo
         if (c >= C) continue;
         for (int i = 0; i < count; ++i) {
             const int tok = tile[i];
-            if (tok >= 0 && tok < V && tok % groups == group) dwte[tok * ld_dwte + c] += dout[(base + i) * ld_dout + c];
+            if (tok >= 0 && tok < V && tok % groups == group)
+                dwte[tok * ld_dwte + c] += dout[(base + i) * ld_dout + c];
         }
     }
 }
 
 // dwpe[pos0 + t, c] += dout[b*T + t, c] for b in increasing order (the CPU backend's order).
-__global__ void embedding_backward_wpe_kernel(float* dwpe, long long ld_dwpe, long long max_T, const float* dout,
-                                              long long ld_dout, long long B, long long T, long long C,
-                                              long long pos0) {
+__global__ void embedding_backward_wpe_kernel(float* dwpe, long long ld_dwpe, long long max_T,
+                                              const float* dout, long long ld_dout, long long B, long long T,
+                                              long long C, long long pos0) {
     TL_GRID_STRIDE(i, T * C) {
         const long long t = i / C, c = i % C, pos = pos0 + t;
         if (pos < 0 || pos >= max_T) continue;
@@ -150,11 +149,12 @@ __global__ void embedding_backward_wpe_kernel(float* dwpe, long long ld_dwpe, lo
     }
 }
 
-// ---- layernorm ------------------------------------------------------------------------------------------------
-// One warp per row. Forward: mean, biased variance, rstd = 1/sqrt(var + eps); out = (x - mean) rstd gamma + beta.
+// ---- layernorm --------------------------------------------------------------------------------------------
+// One warp per row. Forward: mean, biased variance, rstd = 1/sqrt(var + eps);
+// out = (x - mean) rstd gamma + beta.
 __global__ void layernorm_forward_kernel(float* out, long long ld_out, float* mean_out, float* rstd_out,
-                                         const float* x, long long ld_x, const float* gamma, const float* beta,
-                                         long long N, int C, float eps) {
+                                         const float* x, long long ld_x, const float* gamma,
+                                         const float* beta, long long N, int C, float eps) {
     const long long row = (long long)blockIdx.x * kRowWarps + threadIdx.x / kWarp;
     const int lane = threadIdx.x % kWarp;
     if (row >= N) return;  // the whole warp leaves together
@@ -192,13 +192,14 @@ __global__ void layernorm_backward_dx_kernel(float* dx, long long ld_dx, const f
     g_mean = warp_sum(g_mean) / float(C);
     gx_mean = warp_sum(gx_mean) / float(C);
     float* o = dx + row * ld_dx;
-    for (int c = lane; c < C; c += kWarp) o[c] = rstd * (dr[c] * gamma[c] - g_mean - (xr[c] - mean) * rstd * gx_mean);
+    for (int c = lane; c < C; c += kWarp)
+        o[c] = rstd * (dr[c] * gamma[c] - g_mean - (xr[c] - mean) * rstd * gx_mean);
 }
 
-// ---- column reductions (db of linear; dgamma, dbeta of layernorm) ---------------------------------------------
-// Two stages, deterministic. Stage 1: block (32 columns, 8 row lanes) per (column tile, chunk of 64 rows); lane y
-// sums rows chunk + y, + 8, ...; the 8 lane sums are added in lane order -> partial[chunk, c]. Stage 2: one thread
-// per column adds the chunks' partials in chunk order, then dst[c] += total.
+// ---- column reductions (db of linear; dgamma, dbeta of layernorm) -----------------------------------------
+// Two stages, deterministic. Stage 1: block (32 columns, 8 row lanes) per (column tile, chunk of 64 rows);
+// lane y sums rows chunk + y, + 8, ...; the 8 lane sums are added in lane order -> partial[chunk, c].
+// Stage 2: one thread per column adds the chunks' partials in chunk order, then dst[c] += total.
 // kIsLayerNorm: a gets dout * xhat (dgamma) and b gets dout (dbeta); otherwise only b (db).
 constexpr int kColTile = 32, kColRowLanes = 8, kRowsPerChunk = 64;
 
@@ -243,8 +244,8 @@ __global__ void column_finish_kernel(float* dst_a, float* dst_b, const float* pa
 }
 
 // dst_a (may be null, layernorm only) and dst_b (may be null) accumulate the column sums of dout's rows.
-void column_reduce(const Context& ctx, float* dst_a, float* dst_b, CMatView dout, const float* x, long long ld_x,
-                   const float* mean, const float* rstd, bool is_layernorm, const char* op) {
+void column_reduce(const Context& ctx, float* dst_a, float* dst_b, CMatView dout, const float* x,
+                   long long ld_x, const float* mean, const float* rstd, bool is_layernorm, const char* op) {
     const std::int64_t N = dout.rows, C = dout.cols;
     if (N == 0 || C == 0 || (!dst_a && !dst_b)) return;
     const std::int64_t chunks = (N + kRowsPerChunk - 1) / kRowsPerChunk;
@@ -254,17 +255,18 @@ void column_reduce(const Context& ctx, float* dst_a, float* dst_b, CMatView dout
     float* part_b = part + chunks * C;
     const dim3 grid(blocks_for(C, kColTile), unsigned(chunks)), block(kColTile, kColRowLanes);
     if (is_layernorm)
-        column_partials_kernel<true><<<grid, block>>>(part_a, part_b, dout.data, dout.ld, x, ld_x, mean, rstd, N, C);
+        column_partials_kernel<true>
+            <<<grid, block>>>(part_a, part_b, dout.data, dout.ld, x, ld_x, mean, rstd, N, C);
     else
-        column_partials_kernel<false><<<grid, block>>>(part_a, part_b, dout.data, dout.ld, nullptr, 0, nullptr,
-                                                       nullptr, N, C);
+        column_partials_kernel<false>
+            <<<grid, block>>>(part_a, part_b, dout.data, dout.ld, nullptr, 0, nullptr, nullptr, N, C);
     TL_CUDA_CHECK_LAUNCH(op);
     column_finish_kernel<<<grid_stride_blocks(C, kThreads), kThreads>>>(is_layernorm ? dst_a : nullptr, dst_b,
                                                                         part_a, part_b, chunks, C);
     TL_CUDA_CHECK_LAUNCH(op);
 }
 
-// ---- cross-entropy: one block per row ----------------------------------------------------------------------------
+// ---- cross-entropy: one block per row ---------------------------------------------------------------------
 // loss = logsumexp(z) - z[y]. An out-of-range target gives NaN (checked on the host by Gpt::forward).
 __global__ void cross_entropy_forward_kernel(float* losses, const float* logits, long long ld, long long V,
                                              const int* targets) {
@@ -278,13 +280,15 @@ __global__ void cross_entropy_forward_kernel(float* losses, const float* logits,
     s = block_sum(s, smem);
     if (threadIdx.x != 0) return;
     const int y = targets[blockIdx.x];
-    // The final combination in double: m and z[y] can be large (tens), their float difference would lose digits.
+    // The final combination in double: m and z[y] can be large (tens), their float difference would lose
+    // digits.
     losses[blockIdx.x] = y >= 0 && y < V ? float(double(m) + log(double(s)) - double(z[y])) : CUDART_NAN_F;
 }
 
 // dlogits = w / norm (softmax(z) - onehot(y)), overwrite; rows with weight 0 get exactly zero.
-__global__ void cross_entropy_backward_kernel(float* dlogits, long long ld_d, const float* logits, long long ld_z,
-                                              long long V, const int* targets, const float* weights, float norm) {
+__global__ void cross_entropy_backward_kernel(float* dlogits, long long ld_d, const float* logits,
+                                              long long ld_z, long long V, const int* targets,
+                                              const float* weights, float norm) {
     __shared__ float smem[kWarp];
     float* d = dlogits + (long long)blockIdx.x * ld_d;
     const float w = weights[blockIdx.x] / norm;
@@ -307,7 +311,7 @@ __global__ void cross_entropy_backward_kernel(float* dlogits, long long ld_d, co
     }
 }
 
-// ---- sum of squares: fixed chunks -> partials in double -> summed by one block in a fixed order -------------------
+// ---- sum of squares: fixed chunks -> partials in double -> summed by one block in a fixed order -----------
 constexpr long long kSumChunk = 1 << 14;
 
 __global__ void sum_squares_partials_kernel(double* part, const float* x, long long n) {
@@ -331,7 +335,7 @@ __global__ void sum_squares_finish_kernel(double* out, const double* part, long 
 
 }  // namespace
 
-// =================================================================================================================
+// ===========================================================================================================
 // Host entry points (see cuda_kernels.cuh). Launch shapes: element-wise kernels grid-stride over n.
 
 void fill_zero(VecView x) {
@@ -342,16 +346,16 @@ void fill_zero(VecView x) {
 
 void scale_matrix(MatView c, float beta, const char* op) {
     if (c.rows * c.cols == 0) return;
-    scale_matrix_kernel<<<grid_stride_blocks(c.rows * c.cols, kThreads), kThreads>>>(c.data, c.ld, c.rows, c.cols,
-                                                                                      beta);
+    scale_matrix_kernel<<<grid_stride_blocks(c.rows * c.cols, kThreads), kThreads>>>(c.data, c.ld, c.rows,
+                                                                                     c.cols, beta);
     TL_CUDA_CHECK_LAUNCH(op);
 }
 
 void add_bias(MatView out, CVecView b, const char* op) {
     TL_ASSERT(b.n == out.cols, std::string("[") + op + "] bias length differs from the output's columns");
     if (out.rows * out.cols == 0) return;
-    add_bias_kernel<<<grid_stride_blocks(out.rows * out.cols, kThreads), kThreads>>>(out.data, out.ld, out.rows,
-                                                                                      out.cols, b.data);
+    add_bias_kernel<<<grid_stride_blocks(out.rows * out.cols, kThreads), kThreads>>>(
+        out.data, out.ld, out.rows, out.cols, b.data);
     TL_CUDA_CHECK_LAUNCH(op);
 }
 
@@ -368,11 +372,12 @@ void embedding_forward(const EmbeddingArgs<float>& a) {
                     std::to_string(N));
     if (a.pos0 + a.T_ > a.wpe.rows)
         throw Error("[cuda embedding_forward] positions " + std::to_string(a.pos0) + ".." +
-                    std::to_string(a.pos0 + a.T_ - 1) + " exceed the context length " + std::to_string(a.wpe.rows));
+                    std::to_string(a.pos0 + a.T_ - 1) + " exceed the context length " +
+                    std::to_string(a.wpe.rows));
     if (N * C == 0) return;
     embedding_forward_kernel<<<grid_stride_blocks(N * C, kThreads), kThreads>>>(
-        a.out.data, a.out.ld, a.tokens, a.wte.data, a.wte.ld, a.wte.rows, a.wpe.data, a.wpe.ld, a.wpe.rows, N, C,
-        a.T_, a.pos0);
+        a.out.data, a.out.ld, a.tokens, a.wte.data, a.wte.ld, a.wte.rows, a.wpe.data, a.wpe.ld, a.wpe.rows, N,
+        C, a.T_, a.pos0);
     TL_CUDA_CHECK_LAUNCH("embedding_forward");
 }
 
@@ -398,26 +403,29 @@ void embedding_backward(const EmbeddingGradArgs<float>& a) {
 
 void layernorm_forward(const LayerNormArgs<float>& a) {
     const std::int64_t N = a.x.rows, C = a.x.cols;
-    if (a.out.rows != N || a.out.cols != C || a.mean.n != N || a.rstd.n != N || a.gamma.n != C || a.beta.n != C)
-        throw Error("[cuda layernorm_forward] shapes: x " + dims(N, C) + ", out " + dims(a.out.rows, a.out.cols) +
-                    ", mean " + std::to_string(a.mean.n) + ", gamma " + std::to_string(a.gamma.n));
+    if (a.out.rows != N || a.out.cols != C || a.mean.n != N || a.rstd.n != N || a.gamma.n != C ||
+        a.beta.n != C)
+        throw Error("[cuda layernorm_forward] shapes: x " + dims(N, C) + ", out " +
+                    dims(a.out.rows, a.out.cols) + ", mean " + std::to_string(a.mean.n) + ", gamma " +
+                    std::to_string(a.gamma.n));
     if (N == 0) return;
     layernorm_forward_kernel<<<blocks_for(N, kRowWarps), kRowWarps * kWarp>>>(
-        a.out.data, a.out.ld, a.mean.data, a.rstd.data, a.x.data, a.x.ld, a.gamma.data, a.beta.data, N, int(C),
-        a.eps);
+        a.out.data, a.out.ld, a.mean.data, a.rstd.data, a.x.data, a.x.ld, a.gamma.data, a.beta.data, N,
+        int(C), a.eps);
     TL_CUDA_CHECK_LAUNCH("layernorm_forward");
 }
 
 void layernorm_backward(const Context& ctx, const LayerNormGradArgs<float>& a) {
     const std::int64_t N = a.x.rows, C = a.x.cols;
     if (a.dx.rows != N || a.dx.cols != C || a.dout.rows != N || a.dout.cols != C || a.mean.n != N ||
-        a.rstd.n != N || a.gamma.n != C || (a.dgamma.data && a.dgamma.n != C) || (a.dbeta.data && a.dbeta.n != C))
-        throw Error("[cuda layernorm_backward] shapes: x " + dims(N, C) + ", dx " + dims(a.dx.rows, a.dx.cols) +
-                    ", dout " + dims(a.dout.rows, a.dout.cols));
+        a.rstd.n != N || a.gamma.n != C || (a.dgamma.data && a.dgamma.n != C) ||
+        (a.dbeta.data && a.dbeta.n != C))
+        throw Error("[cuda layernorm_backward] shapes: x " + dims(N, C) + ", dx " +
+                    dims(a.dx.rows, a.dx.cols) + ", dout " + dims(a.dout.rows, a.dout.cols));
     if (N == 0) return;
     layernorm_backward_dx_kernel<<<blocks_for(N, kRowWarps), kRowWarps * kWarp>>>(
-        a.dx.data, a.dx.ld, a.dout.data, a.dout.ld, a.x.data, a.x.ld, a.mean.data, a.rstd.data, a.gamma.data, N,
-        int(C));
+        a.dx.data, a.dx.ld, a.dout.data, a.dout.ld, a.x.data, a.x.ld, a.mean.data, a.rstd.data, a.gamma.data,
+        N, int(C));
     TL_CUDA_CHECK_LAUNCH("layernorm_backward");
     column_reduce(ctx, a.dgamma.data, a.dbeta.data, a.dout, a.x.data, a.x.ld, a.mean.data, a.rstd.data, true,
                   "layernorm_backward");
@@ -434,7 +442,7 @@ void gelu_backward(const GeluGradArgs<float>& a) {
     TL_ASSERT(a.dx.n == a.x.n && a.dout.n == a.x.n, "[cuda gelu_backward] dx, dout and x differ in length");
     if (a.x.n == 0) return;
     gelu_backward_kernel<<<grid_stride_blocks(a.x.n, kThreads), kThreads>>>(a.dx.data, a.dout.data, a.x.data,
-                                                                             a.x.n);
+                                                                            a.x.n);
     TL_CUDA_CHECK_LAUNCH("gelu_backward");
 }
 
@@ -453,19 +461,22 @@ void add_inplace(VecView dst, CVecView src) {
 }
 
 void cross_entropy_forward(const CrossEntropyArgs<float>& a) {
-    TL_ASSERT(a.losses.n == a.logits.rows, "[cuda cross_entropy_forward] losses length differs from the rows");
+    TL_ASSERT(a.losses.n == a.logits.rows,
+              "[cuda cross_entropy_forward] losses length differs from the rows");
     if (a.logits.rows == 0) return;
-    cross_entropy_forward_kernel<<<unsigned(a.logits.rows), kThreads>>>(a.losses.data, a.logits.data, a.logits.ld,
-                                                                        a.logits.cols, a.targets);
+    cross_entropy_forward_kernel<<<unsigned(a.logits.rows), kThreads>>>(
+        a.losses.data, a.logits.data, a.logits.ld, a.logits.cols, a.targets);
     TL_CUDA_CHECK_LAUNCH("cross_entropy_forward");
 }
 
 void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) {
-    TL_ASSERT(a.dlogits.rows == a.logits.rows && a.dlogits.cols == a.logits.cols && a.weights.n == a.logits.rows,
-              "[cuda cross_entropy_backward] dlogits, logits and weights disagree in shape");
+    TL_ASSERT(
+        a.dlogits.rows == a.logits.rows && a.dlogits.cols == a.logits.cols && a.weights.n == a.logits.rows,
+        "[cuda cross_entropy_backward] dlogits, logits and weights disagree in shape");
     if (a.logits.rows == 0) return;
     cross_entropy_backward_kernel<<<unsigned(a.logits.rows), kThreads>>>(
-        a.dlogits.data, a.dlogits.ld, a.logits.data, a.logits.ld, a.logits.cols, a.targets, a.weights.data, a.norm);
+        a.dlogits.data, a.dlogits.ld, a.logits.data, a.logits.ld, a.logits.cols, a.targets, a.weights.data,
+        a.norm);
     TL_CUDA_CHECK_LAUNCH("cross_entropy_backward");
 }
 
@@ -478,7 +489,8 @@ double sum_squares(const Context& ctx, CVecView x) {
     sum_squares_finish_kernel<<<1, kThreads>>>(part + chunks, part, chunks);
     TL_CUDA_CHECK_LAUNCH("sum_squares");
     double total = 0.0;
-    TL_CUDA_CHECK_OP("sum_squares", cudaMemcpy(&total, part + chunks, sizeof(double), cudaMemcpyDeviceToHost));
+    TL_CUDA_CHECK_OP("sum_squares",
+                     cudaMemcpy(&total, part + chunks, sizeof(double), cudaMemcpyDeviceToHost));
     return total;
 }
 
@@ -494,9 +506,9 @@ void adamw(const AdamWArgs<float>& a) {
     if (a.params.n == 0) return;
     const float bc1 = 1.0f - float(std::pow(double(a.beta1), double(a.step)));
     const float bc2 = 1.0f - float(std::pow(double(a.beta2), double(a.step)));
-    adamw_kernel<<<grid_stride_blocks(a.params.n, kThreads), kThreads>>>(a.params.data, a.m.data, a.v.data,
-                                                                          a.grads.data, a.params.n, a.lr, a.beta1,
-                                                                          a.beta2, a.eps, a.weight_decay, bc1, bc2);
+    adamw_kernel<<<grid_stride_blocks(a.params.n, kThreads), kThreads>>>(
+        a.params.data, a.m.data, a.v.data, a.grads.data, a.params.n, a.lr, a.beta1, a.beta2, a.eps,
+        a.weight_decay, bc1, bc2);
     TL_CUDA_CHECK_LAUNCH("adamw");
 }
 

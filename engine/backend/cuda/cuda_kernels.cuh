@@ -1,14 +1,15 @@
-// The CUDA backend's ops as plain functions, one per Backend method, with the contracts of core/ops.hpp (shapes,
-// accumulate vs overwrite) and the reference kernels in backend/cpu/ref_kernels.cpp as the specification.
-// cuda_backend.cu only dispatches to these. Sections by file: [gemm] cuda_gemm.cu, [rows] cuda_kernels.cu,
-// [attention] cuda_attention.cu. Every pointer is device memory; every op runs on the legacy default stream.
+// The CUDA backend's ops as plain functions, one per Backend method, with the contracts of core/ops.hpp
+// (shapes, accumulate vs overwrite) and the reference kernels in backend/cpu/ref_kernels.cpp as the
+// specification. cuda_backend.cu only dispatches to these. Sections by file: [gemm] cuda_gemm.cu, [rows]
+// cuda_kernels.cu, [attention] cuda_attention.cu. Every pointer is device memory; every op runs on the legacy
+// default stream.
 #pragma once
 #include "backend/cuda/cuda_common.cuh"
 #include "core/ops.hpp"
 
 namespace tl::cuda {
 
-// ---- [gemm] cuda_gemm.cu --------------------------------------------------------------------------------------
+// ---- [gemm] cuda_gemm.cu ----------------------------------------------------------------------------------
 // A row-major GEMM, optionally batched with fixed strides (in elements) between the matrices of each operand:
 //   C_i (M, N) = alpha op(A_i) op(B_i) + beta C_i,   i < count,   X_i = x + i * stride_x.
 // With beta == 0, C is not read (NaN in C stays out of the result), as in BLAS.
@@ -34,13 +35,13 @@ void gemm(const Context& ctx, const GemmArgs<float>& a);
 void linear_forward(const Context& ctx, const LinearArgs<float>& a);
 void linear_backward(const Context& ctx, const LinearGradArgs<float>& a);
 
-// ---- [rows] cuda_kernels.cu: element-wise, per-row and per-column kernels --------------------------------------
+// ---- [rows] cuda_kernels.cu: element-wise, per-row and per-column kernels ---------------------------------
 void fill_zero(VecView x);
 void embedding_forward(const EmbeddingArgs<float>& a);
 void embedding_backward(const EmbeddingGradArgs<float>& a);
 void layernorm_forward(const LayerNormArgs<float>& a);
 void layernorm_backward(const Context& ctx, const LayerNormGradArgs<float>& a);
-void scale_matrix(MatView c, float beta, const char* op);                          // c *= beta (0: c = 0)
+void scale_matrix(MatView c, float beta, const char* op);                           // c *= beta (0: c = 0)
 void add_bias(MatView out, CVecView b, const char* op);                             // out[i, :] += b
 void add_column_sums(const Context& ctx, VecView dst, CMatView x, const char* op);  // dst[j] += sum_i x[i, j]
 void gelu_forward(const GeluArgs<float>& a);
@@ -53,7 +54,7 @@ double sum_squares(const Context& ctx, CVecView x);
 void scale(VecView x, float s);
 void adamw(const AdamWArgs<float>& a);
 
-// ---- [attention] cuda_attention.cu --------------------------------------------------------------------------
+// ---- [attention] cuda_attention.cu ------------------------------------------------------------------------
 void attention_forward(const Context& ctx, const AttentionArgs<float>& a);
 void attention_backward(const Context& ctx, const AttentionGradArgs<float>& a);
 void attention_decode(const Context& ctx, const AttentionDecodeArgs<float>& a);
