@@ -43,8 +43,9 @@ public:
     virtual void adamw(const AdamWArgs<float>& a) = 0;
     virtual void attention_decode(const AttentionDecodeArgs<float>& a) = 0;  // one new token against a KV cache
 
-    MemoryLedger& ledger() { return ledger_; }
-    const MemoryLedger& ledger() const { return ledger_; }
+    // Virtual so a wrapper (backend/timed_backend.hpp) can hand out the ledger of the backend it wraps.
+    virtual MemoryLedger& ledger() { return ledger_; }
+    virtual const MemoryLedger& ledger() const { return ledger_; }
 
 protected:
     MemoryLedger ledger_;

@@ -1,0 +1,312 @@
+#!/usr/bin/python3
+"""Side-by-side throughput: tunelab's bench_train against the identical workload in PyTorch, in one run.
+
+Both sides train the same GPT-2 (pre-LN, learned positions, tied embeddings, biases, GELU tanh, GPT-2 init) on
+the same batch shape, in float32, with AdamW (betas 0.9/0.95, eps 1e-8, weight decay 0.1 on the Linear weights
+only, as tunelab's decays_by_default, lr 1e-4) and global-norm clipping at 1.0; and run forward-only
+(inference: logits, no loss). Each measurement is its own process, tunelab then PyTorch for each thread count,
+round after round, so drift on a shared machine hits both sides alike. Prints tokens/s of each, the ratio
+tunelab/PyTorch per thread count, and the machine. Not a correctness check (that is tests/parity).
+
+Usage:  /usr/bin/python3 bench/compare_pytorch.py [build/bench/bench_train] [--preset tiny|small]
+            [--threads 1,2] [--rounds 3] [--repeats 5] [--torch-variants] [--blas-dir DIR] [--json OUT]
+How to read the output, and the numbers measured: docs/benchmarks.md.
+
+PyTorch's GEMMs go to whatever libblas.so.3 the system picked. Debian's python3-torch runs on the reference
+(netlib) BLAS unless OpenBLAS is installed, and is then ~20x slower at GEMMs than it should be: this script
+points the PyTorch process at OpenBLAS when it finds it (libopenblas0-pthread) and says which BLAS it loaded.
+OpenBLAS keeps its own thread pool, which torch.set_num_threads does not govern, so OPENBLAS_NUM_THREADS and
+OMP_NUM_THREADS are set in the PyTorch process's environment before torch is imported.
+"""
+import argparse
+import glob
+import importlib.util
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+#            vocab    T    C    L  H  batch   (engine/model/config.cpp)
+PRESETS = {
+    "tiny": dict(V=257, T=128, C=128, L=4, H=4, B=16),
+    "small": dict(V=257, T=256, C=256, L=6, H=8, B=8),
+}
+WARMUP_STEPS = 3
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The PyTorch side: runs in a child process (--worker), so the thread settings are in its environment before
+# torch is imported, and each measurement starts from a fresh process, as tunelab's does.
+
+def build_model(torch, cfg):
+    nn, F = torch.nn, torch.nn.functional
+    V, T, C, L, H = cfg["V"], cfg["T"], cfg["C"], cfg["L"], cfg["H"]
+    hs = C // H
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(C, eps=1e-5), nn.LayerNorm(C, eps=1e-5)
+            self.c_attn, self.c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+            self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+
+        def forward(self, x, mask):
+            B_, T_, _ = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+            q, k, v = (t.view(B_, T_, H, hs).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+            att = att.masked_fill(mask[:T_, :T_], float("-inf")).softmax(dim=-1)
+            y = (att @ v).transpose(1, 2).reshape(B_, T_, C)
+            x = x + self.c_proj(y)
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class Gpt(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
+            self.h = nn.ModuleList(Block() for _ in range(L))
+            self.ln_f = nn.LayerNorm(C, eps=1e-5)
+            self.register_buffer("mask", torch.ones(T, T, dtype=torch.bool).triu(1))  # True above the diagonal
+            for name, p in self.named_parameters():  # GPT-2 init, as Gpt::init_gpt2
+                if p.dim() == 2:
+                    is_resid_proj = name.endswith("c_proj.weight") or name.endswith("mlp_proj.weight")
+                    nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * L) if is_resid_proj else 0.02)
+                elif name.endswith("bias"):
+                    nn.init.zeros_(p)
+                # LayerNorm weights keep their 1
+
+        def forward(self, tokens):
+            x = self.wte(tokens) + self.wpe(torch.arange(tokens.shape[1]))
+            for block in self.h:
+                x = block(x, self.mask)
+            return F.linear(self.ln_f(x), self.wte.weight)  # tied head: logits = ln_f(x) wte^T
+
+    return Gpt()
+
+
+def loaded_blas():
+    """The BLAS shared objects this process mapped (which libblas.so.3 torch really uses)."""
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1]}
+    return sorted(libs)
+
+
+def tokens_per_s(run, tokens_per_call, calls, repeats):
+    """Median over `repeats` timings of `calls` calls each."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        rates.append(tokens_per_call * calls / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def worker(args):
+    import torch
+    torch.set_num_threads(args.intra_threads)
+    torch.manual_seed(0)
+    cfg = PRESETS[args.preset]
+    B, T, V = cfg["B"], cfg["T"], cfg["V"]
+    model = build_model(torch, cfg)
+    decay = [p for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(("wte", "wpe"))]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and not n.startswith(("wte", "wpe")))]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+                            lr=1e-4, betas=(0.9, 0.95), eps=1e-8)
+    data = torch.randint(0, V, (B, T + 1))
+    x, y = data[:, :-1].contiguous(), data[:, 1:].contiguous()
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x).view(-1, V), y.view(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    def forward():
+        with torch.no_grad():
+            model(x)
+
+    with torch.no_grad():  # a sanity check that this is a freshly initialised GPT-2: about ln V
+        initial_loss = torch.nn.functional.cross_entropy(model(x).view(-1, V), y.view(-1)).item()
+    result = {"torch": torch.__version__, "intra_threads": torch.get_num_threads(),
+              "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "initial_loss": initial_loss}
+    for _ in range(WARMUP_STEPS):
+        train_step()
+    result["train"] = tokens_per_s(train_step, B * T, args.steps, args.repeats)
+    if not args.no_forward:
+        for _ in range(WARMUP_STEPS):
+            forward()
+        result["forward"] = tokens_per_s(forward, B * T, 3 * args.steps, args.repeats)
+    result["blas"] = loaded_blas()
+    print(json.dumps(result))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The driver: runs both sides, round after round, and prints the table.
+
+def find_openblas(requested):
+    """The folder whose libblas.so.3 is OpenBLAS, to put first on the PyTorch process's LD_LIBRARY_PATH."""
+    if requested:
+        if not os.path.exists(os.path.join(requested, "libblas.so.3")):
+            sys.exit(f"compare_pytorch: --blas-dir {requested} holds no libblas.so.3")
+        return requested
+    for pattern in ("/usr/lib/*/openblas-pthread", "/usr/lib/*/openblas-openmp", "/usr/lib/*/openblas"):
+        for d in sorted(glob.glob(pattern)):
+            if os.path.exists(os.path.join(d, "libblas.so.3")):
+                return d
+    return None
+
+
+def run_torch(args, intra, blas_threads, blas_dir):
+    env = dict(os.environ, OMP_NUM_THREADS=str(intra), OPENBLAS_NUM_THREADS=str(blas_threads),
+               MKL_NUM_THREADS=str(intra))
+    if blas_dir:
+        env["LD_LIBRARY_PATH"] = blas_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--preset", args.preset,
+           "--intra-threads", str(intra), "--steps", str(args.steps), "--repeats", str(args.repeats)]
+    if args.no_forward:
+        cmd.append("--no-forward")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"compare_pytorch: the PyTorch worker failed (exit {out.returncode}):\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_tunelab(args, threads):
+    """Median tokens/s of bench_train's repetitions for this preset and thread count, train and forward."""
+    names = "train_step" if args.no_forward else "(train_step|forward_only)"
+    cmd = [args.bench, f"--benchmark_filter=^{names}/{args.preset}/{threads}/real_time$",
+           "--benchmark_format=json", f"--benchmark_repetitions={args.repeats}"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"compare_pytorch: {' '.join(cmd)} failed (exit {out.returncode}):\n{out.stderr}")
+    runs = [b for b in json.loads(out.stdout)["benchmarks"] if b.get("run_type") == "iteration"]
+    result = {}
+    for mode, prefix in (("train", "train_step/"), ("forward", "forward_only/")):
+        rates = [b["tokens/s"] for b in runs if b["name"].startswith(prefix)]
+        if rates:
+            result[mode] = statistics.median(rates)
+    if "train" not in result:
+        sys.exit(f"compare_pytorch: {args.bench} ran no train_step/{args.preset}/{threads} benchmark")
+    return result
+
+
+def machine():
+    info = {}
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            key, _, value = line.partition(":")
+            info[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return (f"{info.get('Model name', 'unknown CPU')}, {info.get('CPU(s)', os.cpu_count())} CPUs "
+            f"({info.get('Core(s) per socket', '?')} cores per socket x {info.get('Socket(s)', '?')} sockets, "
+            f"{info.get('Thread(s) per core', '?')} thread(s) per core)")
+
+
+def torch_configs(threads, variants):
+    """(intra-op threads, BLAS threads) to try for a thread count; the best is reported."""
+    if threads == 1 or not variants:
+        return [(threads, threads)]
+    return [(threads, threads), (threads, 1), (1, threads)]
+
+
+def measure(args, blas_dir):
+    """{(mode, threads): {"tunelab": [per round], "torch": [per round]}} and the torch workers' reports."""
+    results, reports = {}, []
+    for r in range(args.rounds):
+        for n in args.threads:
+            print(f"round {r + 1}/{args.rounds}, {n} thread(s): tunelab ...", file=sys.stderr, flush=True)
+            tl = run_tunelab(args, n)
+            tried = []
+            for intra, blas in torch_configs(n, args.torch_variants):
+                print(f"round {r + 1}/{args.rounds}, {n} thread(s): PyTorch (intra-op {intra}, BLAS {blas}) ...",
+                      file=sys.stderr, flush=True)
+                rep = run_torch(args, intra, blas, blas_dir)
+                rep.update(round=r + 1, threads=n)
+                tried.append(rep)
+            reports += tried
+            for mode in tl:  # PyTorch's best setting for each mode: training and inference may differ
+                cell = results.setdefault((mode, n), {"tunelab": [], "torch": []})
+                cell["tunelab"].append(tl[mode])
+                cell["torch"].append(max(rep[mode] for rep in tried))
+    return results, reports
+
+
+def print_report(args, results, reports, blas_dir):
+    cfg = PRESETS[args.preset]
+    blas = reports[0]["blas"] if reports else []
+    print(f"machine: {machine()}")
+    names = ", ".join(os.path.basename(b) for b in blas) or "none mapped"
+    where = os.path.dirname(blas[0]) if blas else ""
+    print(f"PyTorch {reports[0]['torch']}, BLAS: {names} from {where}"
+          + (" (via LD_LIBRARY_PATH)" if blas_dir else "")
+          + f"; initial loss {reports[0]['initial_loss']:.3f} (ln V = {math.log(cfg['V']):.3f})")
+    if not any("openblas" in b for b in blas):
+        print("WARNING: PyTorch is not on OpenBLAS (reference BLAS?): its GEMMs are far slower than they can be, "
+              "and the ratios below flatter tunelab. Install libopenblas0-pthread or pass --blas-dir.")
+    print(f"preset {args.preset}: batch {cfg['B']} x T {cfg['T']}, C {cfg['C']}, L {cfg['L']}, H {cfg['H']}, "
+          f"V {cfg['V']}; {args.rounds} rounds, each the median of {args.repeats} repetitions; "
+          f"the table shows the median over rounds [min-max]\n")
+    print("| mode | threads | tunelab tokens/s | PyTorch tokens/s | tunelab/PyTorch |")
+    print("|---|---:|---:|---:|---:|")
+    for (mode, n), cell in sorted(results.items(), key=lambda kv: (kv[0][0] != "train", kv[0][1])):
+        a, b = statistics.median(cell["tunelab"]), statistics.median(cell["torch"])
+        ratios = [x / y for x, y in zip(cell["tunelab"], cell["torch"])]
+        print(f"| {mode} | {n} | {a:,.0f} [{min(cell['tunelab']):,.0f}-{max(cell['tunelab']):,.0f}] "
+              f"| {b:,.0f} [{min(cell['torch']):,.0f}-{max(cell['torch']):,.0f}] "
+              f"| {a / b:.2f} [{min(ratios):.2f}-{max(ratios):.2f}] |")
+    if args.torch_variants:
+        print("\nPyTorch thread settings tried (tokens/s; the table keeps the best of each round and mode):")
+        print("| round | threads | intra-op | BLAS | train | forward |\n|---:|---:|---:|---:|---:|---:|")
+        for rep in reports:
+            print(f"| {rep['round']} | {rep['threads']} | {rep['intra_threads']} | {rep['blas_threads']} "
+                  f"| {rep['train']:,.0f} | {rep.get('forward', float('nan')):,.0f} |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("bench", nargs="?", default="build/bench/bench_train", help="tunelab's bench_train")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--rounds", type=int, default=3, help="tunelab/PyTorch alternations per thread count")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement (median kept)")
+    ap.add_argument("--steps", type=int, default=5, help="PyTorch: training steps per repetition (3x forwards)")
+    ap.add_argument("--no-forward", action="store_true", help="skip the forward-only (inference) comparison")
+    ap.add_argument("--torch-variants", action="store_true",
+                    help="for n > 1 threads also try PyTorch with (n intra-op, 1 BLAS) and (1, n); keep the best")
+    ap.add_argument("--blas-dir", help="folder with the libblas.so.3 PyTorch should load (default: OpenBLAS's)")
+    ap.add_argument("--json", help="also write every measurement to this file")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--intra-threads", type=int, default=1, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+
+    args.threads = [int(t) for t in args.threads.split(",") if t]
+    if not args.threads or min(args.threads) < 1 or args.rounds < 1 or args.repeats < 1 or args.steps < 1:
+        sys.exit("compare_pytorch: --threads needs counts >= 1, and --rounds, --repeats, --steps must be >= 1")
+    if not os.access(args.bench, os.X_OK):
+        sys.exit(f"compare_pytorch: no bench_train at {args.bench} (build it: cmake --build build --target "
+                 "bench_train, or pass its path)")
+    if importlib.util.find_spec("torch") is None:  # the measurements import it in child processes
+        sys.exit("compare_pytorch: PyTorch is missing (Debian: apt-get install python3-torch python3-numpy; "
+                 "run with /usr/bin/python3)")
+    blas_dir = find_openblas(args.blas_dir)
+    start = time.time()
+    results, reports = measure(args, blas_dir)
+    print_report(args, results, reports, blas_dir)
+    print(f"\n(measured in {time.time() - start:.0f} s)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"preset": args.preset, "machine": machine(), "torch_runs": reports,
+                       "results": [{"mode": m, "threads": n, **cell} for (m, n), cell in results.items()]}, f,
+                      indent=1)
+
+
+if __name__ == "__main__":
+    main()
