@@ -31,7 +31,8 @@ case "$mode" in
             exit 0
         fi
         CUDACXX="$nvcc_path" cmake --preset cuda -DTL_BUILD_TESTS=ON
-        cmake --build --preset cuda -j "$jobs"
+        # Only what the CUDA path adds; the CPU targets were built and tested by the default run.
+        cmake --build --preset cuda -j "$jobs" --target cuda_parity tunelab
         # Without a GPU the CUDA tests skip themselves; on a GPU machine they run.
         ctest --preset cuda -L cuda
         ;;
