@@ -66,30 +66,26 @@ void Gpt::zero_grads() {
 
 static VecView view_of(const Tensor& w, const ParamInfo& p) { return {w.data() + p.offset, p.numel()}; }
 
-LayerWeights Gpt::layer(std::int64_t l) const {
+// One layer's views into a flat buffer (weights or grads): the same walk of the table serves both.
+template <class Layer, class V, class M>
+static Layer layer_views(const Tensor& flat, const ParamTable& params, std::int64_t l, std::int64_t C) {
     const std::string pre = "transformer.h." + std::to_string(l) + ".";
-    const std::int64_t C = config_.n_embd;
-    auto v = [&](const char* n) { return CVecView(view_of(weights_, params_.at(pre + n))); };
+    auto v = [&](const char* n) { return V(view_of(flat, params.at(pre + n))); };
     auto m = [&](const char* n, std::int64_t rows) {
-        const VecView x = view_of(weights_, params_.at(pre + n));
-        return CMatView(x.data, rows, x.n / rows);
+        const VecView x = view_of(flat, params.at(pre + n));
+        return M(x.data, rows, x.n / rows);
     };
     return {v("ln_1.weight"), v("ln_1.bias"), m("attn.c_attn.weight", C), v("attn.c_attn.bias"),
             m("attn.c_proj.weight", C), v("attn.c_proj.bias"), v("ln_2.weight"), v("ln_2.bias"),
             m("mlp.c_fc.weight", C), v("mlp.c_fc.bias"), m("mlp.c_proj.weight", 4 * C), v("mlp.c_proj.bias")};
 }
 
+LayerWeights Gpt::layer(std::int64_t l) const {
+    return layer_views<LayerWeights, CVecView, CMatView>(weights_, params_, l, config_.n_embd);
+}
+
 LayerGrads Gpt::layer_grads(std::int64_t l) const {
-    const std::string pre = "transformer.h." + std::to_string(l) + ".";
-    const std::int64_t C = config_.n_embd;
-    auto v = [&](const char* n) { return view_of(grads_, params_.at(pre + n)); };
-    auto m = [&](const char* n, std::int64_t rows) {
-        const VecView x = view_of(grads_, params_.at(pre + n));
-        return MatView(x.data, rows, x.n / rows);
-    };
-    return {v("ln_1.weight"), v("ln_1.bias"), m("attn.c_attn.weight", C), v("attn.c_attn.bias"),
-            m("attn.c_proj.weight", C), v("attn.c_proj.bias"), v("ln_2.weight"), v("ln_2.bias"),
-            m("mlp.c_fc.weight", C), v("mlp.c_fc.bias"), m("mlp.c_proj.weight", 4 * C), v("mlp.c_proj.bias")};
+    return layer_views<LayerGrads, VecView, MatView>(grads_, params_, l, config_.n_embd);
 }
 
 CMatView Gpt::wte() const {

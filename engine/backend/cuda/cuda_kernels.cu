@@ -267,17 +267,23 @@ void column_reduce(const Context& ctx, float* dst_a, float* dst_b, CMatView dout
 }
 
 // ---- cross-entropy: one block per row ---------------------------------------------------------------------
-// loss = logsumexp(z) - z[y]. An out-of-range target gives NaN (checked on the host by Gpt::forward).
-__global__ void cross_entropy_forward_kernel(float* losses, const float* logits, long long ld, long long V,
-                                             const int* targets) {
-    __shared__ float smem[kWarp];
-    const float* z = logits + (long long)blockIdx.x * ld;
+// The row's max m and sum of exp(z - m), both known to every thread: logsumexp(z) = m + log(s).
+__device__ inline float2 block_max_and_exp_sum(const float* z, long long V, float* smem) {
     float m = -INFINITY;
     for (long long j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, z[j]);
     m = block_max(m, smem);
     float s = 0.0f;
     for (long long j = threadIdx.x; j < V; j += blockDim.x) s += expf(z[j] - m);
-    s = block_sum(s, smem);
+    return make_float2(m, block_sum(s, smem));
+}
+
+// loss = logsumexp(z) - z[y]. An out-of-range target gives NaN (checked on the host by Gpt::forward).
+__global__ void cross_entropy_forward_kernel(float* losses, const float* logits, long long ld, long long V,
+                                             const int* targets) {
+    __shared__ float smem[kWarp];
+    const float* z = logits + (long long)blockIdx.x * ld;
+    const float2 ms = block_max_and_exp_sum(z, V, smem);
+    const float m = ms.x, s = ms.y;
     if (threadIdx.x != 0) return;
     const int y = targets[blockIdx.x];
     // The final combination in double: m and z[y] can be large (tens), their float difference would lose
@@ -297,12 +303,8 @@ __global__ void cross_entropy_backward_kernel(float* dlogits, long long ld_d, co
         return;
     }
     const float* z = logits + (long long)blockIdx.x * ld_z;
-    float m = -INFINITY;
-    for (long long j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, z[j]);
-    m = block_max(m, smem);
-    float s = 0.0f;
-    for (long long j = threadIdx.x; j < V; j += blockDim.x) s += expf(z[j] - m);
-    const float log_s = logf(block_sum(s, smem));
+    const float2 ms = block_max_and_exp_sum(z, V, smem);
+    const float m = ms.x, log_s = logf(ms.y);
     const int y = targets[blockIdx.x];
     const bool ok = y >= 0 && y < V;
     for (long long j = threadIdx.x; j < V; j += blockDim.x) {
