@@ -1,4 +1,7 @@
 // `tunelab pretrain` and `tunelab finetune`: train, print a summary, save the model folder atomically.
+// finetune --method lora|bitfit|partial|ia3|adapter applies a PEFT method (engine/peft, docs/peft.md); LoRA
+// writes a Hugging Face PEFT folder (and, with --merged-out, the merged model), IA3 is merged into the model.
+#include <filesystem>
 #include <chrono>
 #include <cstdio>
 
@@ -6,6 +9,8 @@
 #include "core/error.hpp"
 #include "model/config.hpp"
 #include "model/model_io.hpp"
+#include "peft/ia3.hpp"
+#include "peft/lora_io.hpp"
 #include "train/progress.hpp"
 #include "train/recipes.hpp"
 
@@ -22,9 +27,21 @@ struct PretrainOptions {
 
 struct FinetuneOptions {
     CommonOptions common;
-    std::string base, out, method = "full";
+    std::string base, out, method = "full", merged_out;
     FinetuneSpec spec;
+    bool is_rslora = false;
 };
+
+// An adapter --out: new, empty, or an adapter folder (never a user's folder or a model).
+void check_adapter_folder(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    const fs::path abs = fs::absolute(dir).lexically_normal();
+    if (!fs::is_directory(abs.parent_path()))
+        throw Error("[cli] --out " + dir.string() + ": the parent folder " + abs.parent_path().string() +
+                    " does not exist; create it first");
+    if (fs::exists(abs) && !(fs::is_directory(abs) && (fs::is_empty(abs) || fs::exists(abs / "adapter_config.json"))))
+        throw Error("[cli] --out " + dir.string() + " exists and is not an adapter folder; choose a new or empty folder");
+}
 
 void print_memory(const Backend& be) {
     const MemoryLedger& m = be.ledger();
@@ -58,26 +75,57 @@ void run_pretrain(PretrainOptions& o) {
     std::printf("saved %s\n", o.out.c_str());
 }
 
-void run_finetune(FinetuneOptions& o) {
+void save_finetuned(const FinetuneOptions& o, Gpt& model, ModelMeta meta) {
+    switch (o.spec.method) {
+        case Method::lora:
+            save_lora_adapter(o.out, model, o.base);
+            std::printf("saved the LoRA adapter (PEFT folder) %s\n", o.out.c_str());
+            if (o.merged_out.empty()) return;
+            lora_merge_and_detach(model);
+            save_model(o.merged_out, model, meta);
+            std::printf("saved the merged model %s (evaluate it with: tunelab eval --model %s --task %s)\n",
+                        o.merged_out.c_str(), o.merged_out.c_str(), o.spec.task.c_str());
+            return;
+        case Method::adapter:
+            save_adapter_params(o.out, model, "TUNELAB_HOULSBY", o.base, {{"bottleneck", o.spec.peft.bottleneck}});
+            std::printf("saved the adapter weights %s (not mergeable: tunelab eval cannot load them yet)\n",
+                        o.out.c_str());
+            return;
+        case Method::ia3: ia3_merge_and_detach(model); break;  // a plain GPT-2 with the same outputs
+        default: break;
+    }
+    save_model(o.out, model, meta);
+    std::printf("saved %s (evaluate it with: tunelab eval --model %s --task %s)\n", o.out.c_str(), o.out.c_str(),
+                o.spec.task.c_str());
+}
+
+void run_finetune(FinetuneOptions& o, bool is_lr_given) {
     o.spec.method = parse_method(o.method);
     find_task(o.spec.task);  // validate before any work
     if (o.spec.steps < 1) throw Error("[cli] --steps must be at least 1");
-    check_output_folder(o.out);
+    const bool is_adapter_out = o.spec.method == Method::lora || o.spec.method == Method::adapter;
+    is_adapter_out ? check_adapter_folder(o.out) : check_output_folder(o.out);
+    if (!o.merged_out.empty()) {
+        if (o.spec.method != Method::lora) throw Error("[cli] --merged-out is for --method lora only");
+        check_output_folder(o.merged_out);
+    }
+    if (!is_lr_given) o.spec.lr = default_lr(o.spec.method);
+    o.spec.peft.scaling = o.is_rslora ? LoraScaling::rslora : LoraScaling::standard;
     auto backend = make_backend(o.common);
     LoadedModel base = load_model(o.base, *backend);
     Gpt& model = *base.model;
-    std::printf("fine-tuning %s on task '%s' with method %s: trainable %lld of %lld parameters, %s\n",
-                o.base.c_str(), o.spec.task.c_str(), o.method.c_str(), (long long)model.params().trainable_count(),
-                (long long)model.params().total(), backend->name().c_str());
+    apply_method(model, o.spec.method, o.spec.peft, o.spec.seed);  // bad ranks, targets, layers: errors here
+    const std::int64_t trainable = model.params().trainable_count(), total = model.params().total();
+    std::printf("fine-tuning %s on task '%s' with method %s (lr %g): trainable %lld of %lld parameters (%.2f%%), %s\n",
+                o.base.c_str(), o.spec.task.c_str(), o.method.c_str(), double(o.spec.lr), (long long)trainable,
+                (long long)total, 100.0 * double(trainable) / double(total), backend->name().c_str());
     ProgressBar bar("finetune");
     const TrainSummary s = finetune(model, o.spec, &bar);
     std::printf("done in %.1f s, final loss %.4f\n", s.seconds, s.final_loss());
     print_memory(*backend);
     base.meta.history.push_back({"finetune", o.spec.task, o.method, o.spec.steps, o.spec.seed, s.seconds,
                                  s.final_loss()});
-    save_model(o.out, model, base.meta);
-    std::printf("saved %s (evaluate it with: tunelab eval --model %s --task %s)\n", o.out.c_str(), o.out.c_str(),
-                o.spec.task.c_str());
+    save_finetuned(o, model, base.meta);
 }
 
 }  // namespace
@@ -101,19 +149,28 @@ void add_finetune_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("finetune", "Fine-tune a model folder on a task");
     cmd->add_option("--base", o->base, "model folder to start from")->required();
     cmd->add_option("--task", o->spec.task, "task name (see `tunelab tasks`)")->required();
-    cmd->add_option("--method", o->method, "fine-tuning method")->capture_default_str();
+    cmd->add_option("--method", o->method, "full, lora, bitfit, partial, ia3 or adapter")->capture_default_str();
     cmd->add_option("--steps", o->spec.steps, "optimizer steps")->capture_default_str();
     cmd->add_option("--seed", o->spec.seed, "seed for data order")->capture_default_str();
     cmd->add_option("--out", o->out, "model folder to write")->required();
     cmd->add_option("--batch", o->spec.batch, "rows per micro-batch")->capture_default_str()->check(CLI::Range(1, 4096));
     cmd->add_option("--grad-accum", o->spec.grad_accum, "micro-batches per step")->check(CLI::Range(1, 1024));
-    cmd->add_option("--lr", o->spec.lr, "peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--lr", o->spec.lr, "peak learning rate (default: the method's, docs/peft.md)")
+        ->check(CLI::PositiveNumber);
     cmd->add_option("--prompt-loss-weight", o->spec.prompt_loss_weight, "loss weight of prompt tokens (0..1)")
         ->capture_default_str()->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--train-examples", o->spec.train_examples, "examples drawn from the train split")
         ->capture_default_str()->check(CLI::Range(1, 10000000));
+    cmd->add_option("--rank", o->spec.peft.rank, "lora: rank r (1..min(in, out))")->capture_default_str();
+    cmd->add_option("--alpha", o->spec.peft.alpha, "lora: alpha (scale alpha/r)")->capture_default_str();
+    cmd->add_flag("--rslora", o->is_rslora, "lora: scale alpha/sqrt(r) (rsLoRA)");
+    cmd->add_option("--targets", o->spec.peft.targets, "lora: module names, comma-separated")
+        ->delimiter(',')->capture_default_str();
+    cmd->add_option("--merged-out", o->merged_out, "lora: also write the merged model folder here");
+    cmd->add_option("--layers", o->spec.peft.layers, "partial: train the last k blocks")->capture_default_str();
+    cmd->add_option("--bottleneck", o->spec.peft.bottleneck, "adapter: bottleneck width")->capture_default_str();
     add_common_options(*cmd, o->common);
-    cmd->callback([o] { run_finetune(*o); });
+    cmd->callback([o, cmd] { run_finetune(*o, cmd->count("--lr") > 0); });
 }
 
 }  // namespace tl::cli

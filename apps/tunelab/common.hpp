@@ -31,5 +31,11 @@ void add_inspect_command(CLI::App& app);
 void add_tasks_command(CLI::App& app);
 void add_presets_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_merge_lora_command(CLI::App& app);  // merge-lora: a LoRA PEFT folder into its base (cmd_peft.cpp)
+void add_lesson_commands(CLI::App& app);  // lessons, lesson, experiments, run
+void add_gui_command(CLI::App& app);      // gui: the viewer (viz/app/gui.hpp)
 
+void add_memory_command(CLI::App& app);  // course formula, detailed model, predicted vs measured
+void add_formats_command(CLI::App& app);  // the numeric format table, --encode
+void add_merge_command(CLI::App& app);    // merge model folders; mergekit YAML (cmd_merge.cpp)
 }  // namespace tl::cli

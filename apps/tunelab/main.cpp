@@ -14,13 +14,19 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Show help for every command");
     tl::cli::add_demo_command(app);
+    tl::cli::add_lesson_commands(app);
+    tl::cli::add_gui_command(app);
     tl::cli::add_pretrain_command(app);
     tl::cli::add_finetune_command(app);
+    tl::cli::add_merge_lora_command(app);
     tl::cli::add_eval_command(app);
     tl::cli::add_generate_command(app);
     tl::cli::add_inspect_command(app);
     tl::cli::add_tasks_command(app);
     tl::cli::add_presets_command(app);
+    tl::cli::add_formats_command(app);
+    tl::cli::add_memory_command(app);
+    tl::cli::add_merge_command(app);
     if (argc >= 2 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"
         std::string known;
         bool is_known = false;

@@ -16,6 +16,9 @@ struct KvDecoder::Buffers {
 };
 
 KvDecoder::KvDecoder(const Gpt& model) : model_(model), buf_(std::make_unique<Buffers>()) {
+    if (model.has_adapters())  // the cached decode path runs the base ops only (engine/peft merges LoRA and IA3)
+        throw Error("[generate] the model has " + model.adapters().front()->name() +
+                    " modules attached; merge them into the weights first (peft: merge_and_detach)");
     const GptConfig& c = model.config();
     Backend& be = model.backend();
     const std::int64_t C = c.n_embd;

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/backend.hpp"
 #include "model/config.hpp"
@@ -37,6 +39,53 @@ struct LayerGrads {
     VecView fcproj_b;
 };
 
+class Gpt;
+
+// [PEFT hooks] Points in a layer where a module of engine/peft acts. Each site has an input x and an output y:
+//   attn_qkv  y = ln_1(x) c_attn (N, 3C)     attn_proj  y = atty c_proj (N, C)   (the attention branch)
+//   mlp_fc    y = ln_2(h) c_fc (N, 4C)       mlp_hidden y = gelu(x)     (N, 4C)  (x = the c_fc output)
+//   mlp_proj  y = hidden c_proj (N, C)       (the MLP branch, before the residual add)
+enum class HookSite { attn_qkv, attn_proj, mlp_fc, mlp_hidden, mlp_proj };
+inline constexpr int kHookSiteCount = 5;
+
+struct HookForward {
+    std::int64_t layer = 0;
+    HookSite site = HookSite::attn_qkv;
+    MatView y;   // the site's output: a hook modifies it in place (all hooks in attach order)
+    CMatView x;  // the site's input
+};
+
+struct HookBackward {
+    std::int64_t layer = 0;
+    HookSite site = HookSite::attn_qkv;
+    MatView dy;  // d loss / d (the site's output after this hook); backward_output maps it to before the hook
+    MatView dx;  // d loss / d x, already holding the base op's part: backward_input adds (+=); null at mlp_hidden
+    CMatView x;  // the site's input as the forward saw it
+};
+
+struct AdapterParam {
+    std::string name;  // Hugging Face PEFT naming where one exists, e.g. "transformer.h.0.attn.c_attn.lora_A.weight"
+    Shape shape;
+    ParamRole role = ParamRole::weight;
+};
+
+// A PEFT module attached to a Gpt. Its parameters live in the model's ParamTable after the base entries, in
+// buffers of their own (ledger: weights, grads), so the optimizer and clipping see them like any parameter.
+// forward() may change y; backward_output() runs (reverse attach order) before the base op's backward and turns
+// dy into the gradient before this hook; backward_input() runs after it and adds to dx. Both accumulate into
+// the module's parameter gradients (model.grad(...)).
+class ModelAdapter {
+public:
+    virtual ~ModelAdapter() = default;
+    virtual std::string name() const = 0;
+    virtual std::vector<AdapterParam> params() const = 0;
+    virtual void init(Gpt& model, std::uint64_t seed) = 0;  // after the parameters are allocated (zeroed)
+    virtual void forward(Gpt& model, const HookForward& h) = 0;
+    virtual void backward_output(Gpt& model, const HookBackward& h) {}
+    virtual void backward_input(Gpt& model, const HookBackward& h) {}
+    virtual bool acts_at(HookSite site) const = 0;  // lets the model skip sites nobody hooks
+};
+
 class Gpt {
 public:
     Gpt(Backend& backend, const GptConfig& config);  // weights allocated, zero; call init_gpt2 or load
@@ -54,9 +103,20 @@ public:
     ParamTable& params() { return params_; }
     Backend& backend() const { return backend_; }
     const Tensor& weights() const { return weights_; }
-    VecView param(const ParamInfo& p) const { return {weights_.data() + p.offset, p.numel()}; }
-    VecView grad(const ParamInfo& p) const { return {grads_.data() + p.offset, p.numel()}; }
-    const Tensor& grads() const { return grads_; }
+    // Views of one parameter (base or adapter) and of its gradient.
+    VecView param(const ParamInfo& p) const;
+    VecView grad(const ParamInfo& p) const;
+    const Tensor& grads() const { return grads_; }  // the base parameters' gradients only
+
+    // [PEFT hooks] Attaching appends the module's parameters to the table (trainable, zero, then init(seed));
+    // detaching removes every module and its parameters: the model is a plain GPT-2 again.
+    ModelAdapter& attach(std::unique_ptr<ModelAdapter> adapter, std::uint64_t seed);
+    void detach_adapters();
+    const std::vector<std::unique_ptr<ModelAdapter>>& adapters() const { return adapters_; }
+    bool has_adapters() const { return !adapters_.empty(); }
+    std::int64_t base_param_count() const { return base_total_; }
+    std::int64_t batch_rows() const { return B_; }  // B and T of the last forward, for hooks that need them
+    std::int64_t seq_len() const { return T_; }
 
     void enable_grads();  // allocates the flat gradient buffer (category grads), zeroed
     bool has_grads() const { return !grads_.empty(); }
@@ -83,11 +143,26 @@ private:
     void forward_layer(std::int64_t l, const float* residual_in);
     void backward_layer(std::int64_t l, const float* residual_in);
     const float* layer_input(std::int64_t l) const;
+    void hook_forward(std::int64_t l, HookSite site, MatView y, CMatView x);
+    void hook_backward_output(std::int64_t l, HookSite site, MatView dy, CMatView x);
+    void hook_backward_input(std::int64_t l, HookSite site, MatView dy, MatView dx, CMatView x);
+    MatView branch_grad(std::int64_t l, HookSite site);  // dy for a residual branch (copied when hooked)
+    bool is_hooked(HookSite site) const;
+    LayerGrads trainable_layer_grads(std::int64_t l) const;
 
     Backend& backend_;
     GptConfig config_;
     ParamTable params_;
     Tensor weights_, grads_;
+    struct AdapterStorage {
+        std::int64_t first = 0, n = 0;  // offsets [first, first + n) of the table
+        Tensor weights, grads;
+    };
+    const AdapterStorage& storage_of(const ParamInfo& p) const;
+    std::vector<std::unique_ptr<ModelAdapter>> adapters_;
+    std::vector<AdapterStorage> adapter_storage_;
+    std::int64_t base_total_ = 0;
+    std::size_t base_entries_ = 0;
     std::unique_ptr<Activations> acts_;
     std::unique_ptr<Scratch> scratch_;
     std::int64_t B_ = 0, T_ = 0, planned_rows_ = 0, planned_T_ = 0;

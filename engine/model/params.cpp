@@ -40,6 +40,18 @@ void ParamTable::add(std::string name, Shape shape, ParamRole role) {
     entries_.push_back(std::move(p));
 }
 
+const ParamInfo& ParamTable::append(std::string name, Shape shape, ParamRole role) {
+    TL_ASSERT(find(name) == nullptr, "[params] duplicate parameter " + name);
+    add(std::move(name), std::move(shape), role);
+    return entries_.back();
+}
+
+void ParamTable::truncate(std::size_t n_entries) {
+    TL_ASSERT(n_entries <= entries_.size(), "[params] truncate past the end");
+    entries_.resize(n_entries);
+    total_ = entries_.empty() ? 0 : entries_.back().offset + entries_.back().numel();
+}
+
 const ParamInfo* ParamTable::find(std::string_view name) const {
     for (const auto& e : entries_)
         if (e.name == name) return &e;

@@ -37,6 +37,9 @@ public:
     const ParamInfo& at(std::string_view name) const;  // InternalError when missing: names are ours
     std::int64_t total() const { return total_; }
     std::int64_t trainable_count() const;
+    // PEFT modules (Gpt::attach) append their parameters after the model's own; offsets continue the numbering.
+    const ParamInfo& append(std::string name, Shape shape, ParamRole role);
+    void truncate(std::size_t n_entries);  // drops the entries from n_entries on (Gpt::detach_adapters)
 
 private:
     void add(std::string name, Shape shape, ParamRole role);

@@ -6,19 +6,73 @@
 #include "data/batch.hpp"
 #include "data/corpus.hpp"
 #include "data/tasks.hpp"
+#include "peft/freeze.hpp"
+#include "peft/houlsby.hpp"
+#include "peft/ia3.hpp"
 
 namespace tl {
 
-Method parse_method(const std::string& name) {
-    if (name == "full") return Method::full;
-    throw Error("[train] unknown method '" + name + "'; available now: full (PEFT methods arrive with engine/peft)");
+namespace {
+
+struct MethodInfo {
+    Method method;
+    const char* name;
+    float lr;  // default peak learning rate (docs/peft.md: the nano sweep of tests/engine/peft)
+};
+constexpr MethodInfo kMethods[] = {
+    {Method::full, "full", 3e-3f},       {Method::lora, "lora", 1e-2f}, {Method::bitfit, "bitfit", 9e-2f},
+    {Method::partial, "partial", 3e-2f}, {Method::ia3, "ia3", 9e-2f},   {Method::adapter, "adapter", 3e-2f},
+};
+
+const MethodInfo& info(Method m) {
+    for (const MethodInfo& i : kMethods)
+        if (i.method == m) return i;
+    TL_ASSERT(false, "[train] method missing from kMethods");
+    return kMethods[0];
 }
 
-std::string method_name(Method m) {
-    switch (m) {
-        case Method::full: return "full";
+}  // namespace
+
+Method parse_method(const std::string& name) {
+    std::string known;
+    for (const MethodInfo& i : kMethods) {
+        if (name == i.name) return i.method;
+        known += std::string(known.empty() ? "" : ", ") + i.name;
     }
-    return "?";
+    throw Error("[train] unknown method '" + name + "'; available: " + known);
+}
+
+std::string method_name(Method m) { return info(m).name; }
+
+float default_lr(Method m) { return info(m).lr; }
+
+template <class A>
+static bool has_adapter(const Gpt& model) {
+    for (const auto& a : model.adapters())
+        if (dynamic_cast<const A*>(a.get())) return true;
+    return false;
+}
+
+// Idempotent: a module the model already carries (an adapter loaded to train further) is kept, not doubled.
+void apply_method(Gpt& model, Method m, const PeftOptions& o, std::uint64_t seed) {
+    switch (m) {
+        case Method::full: return;
+        case Method::lora: {
+            if (lora_find(model)) return freeze_base(model);
+            LoraConfig c;
+            c.r = o.rank, c.alpha = o.alpha, c.scaling = o.scaling, c.targets = o.targets;
+            lora_attach(model, c, seed);
+            return;
+        }
+        case Method::bitfit: bitfit_apply(model); return;
+        case Method::partial: partial_apply(model, o.layers); return;
+        case Method::ia3:
+            if (!has_adapter<Ia3Adapter>(model)) ia3_attach(model, seed);
+            return;
+        case Method::adapter:
+            if (!has_adapter<HoulsbyAdapter>(model)) houlsby_attach(model, o.bottleneck, seed);
+            return;
+    }
 }
 
 TrainSummary pretrain(Gpt& model, const PretrainSpec& spec, TrainObserver* observer, const std::atomic<bool>* cancel) {
@@ -39,6 +93,7 @@ TrainSummary finetune(Gpt& model, const FinetuneSpec& spec, TrainObserver* obser
     if (spec.batch < 1) throw Error("[train] batch must be at least 1, got " + std::to_string(spec.batch));
     std::vector<Example> examples = task_examples(task, Split::train, spec.train_examples, spec.seed);
     if (examples.empty()) throw Error("[train] task '" + spec.task + "' produced no training examples");
+    apply_method(model, spec.method, spec.peft, spec.seed);
     ExampleBatcher batcher(std::move(examples), spec.batch, int(model.config().n_positions), spec.prompt_loss_weight,
                            ExampleBatcher::Order::shuffled, spec.seed);
     TrainConfig cfg;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "peft/lora.hpp"
 #include "train/trainer.hpp"
 
 namespace tl {
@@ -17,7 +18,18 @@ struct PretrainSpec {
     int grad_accum = 1;
 };
 
-enum class Method { full };
+// full: every parameter; the rest are PEFT methods (engine/peft, docs/peft.md).
+enum class Method { full, lora, bitfit, partial, ia3, adapter };
+
+// The options of the PEFT methods; each method reads its own.
+struct PeftOptions {
+    int rank = 8;                          // lora: r
+    float alpha = 16.0f;                   // lora: scale alpha / r (alpha / sqrt(r) with rslora)
+    LoraScaling scaling = LoraScaling::standard;
+    std::vector<std::string> targets = {"c_attn", "c_proj", "c_fc"};  // lora: module names (PEFT matching)
+    std::int64_t layers = 1;               // partial: train the last k blocks
+    std::int64_t bottleneck = 16;          // adapter: Houlsby bottleneck width m
+};
 
 struct FinetuneSpec {
     std::string task = "reverse";
@@ -29,11 +41,18 @@ struct FinetuneSpec {
     float lr = 3e-3f;                // measured on tiny: 1e-3 left facts at 90%, 3e-3 gives >= 97% on every task
     std::int64_t warmup = 20;
     float prompt_loss_weight = 0.0f;
+    PeftOptions peft;                // read by the PEFT methods (lr is not: see default_lr)
     int train_examples = 4000;       // drawn from the task's train split (fewer if the split is smaller)
 };
 
 Method parse_method(const std::string& name);  // tl::Error listing the methods
 std::string method_name(Method m);
+// Each method's default peak learning rate, measured on nano/tiny short runs (docs/peft.md): PEFT methods
+// train fewer, often zero- or one-initialised parameters and need several times full fine-tuning's rate.
+float default_lr(Method m);
+// Freezes and attaches what the method needs (nothing for full); keeps a module already attached, so calling it
+// before finetune() (which calls it too) is harmless. Exposed for the CLI, tests and lessons.
+void apply_method(Gpt& model, Method m, const PeftOptions& options, std::uint64_t seed);
 
 TrainSummary pretrain(Gpt& model, const PretrainSpec& spec, TrainObserver* observer = nullptr,
                       const std::atomic<bool>* cancel = nullptr);

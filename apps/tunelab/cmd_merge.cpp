@@ -1,0 +1,108 @@
+// `tunelab merge`: merge model folders with linear, slerp, task_arithmetic, ties, dare_linear/dare_ties or
+// passthrough, from flags or from a mergekit YAML config (--config). Thin: builds a MergeConfig, loads the models,
+// calls engine/merge (merge.hpp) and writes the result atomically. The methods are described in docs/merging.md.
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "common.hpp"
+#include "core/error.hpp"
+#include "merge/merge_config.hpp"
+
+namespace tl::cli {
+
+namespace {
+
+struct MergeOptions {
+    std::string method, base, out, config, normalize;
+    std::vector<std::string> models;
+    std::vector<double> weights, t, lambda, density;
+    std::uint64_t seed = 0;
+};
+
+ParamSchedule schedule_of(const std::vector<double>& values) { return {{}, DepthGradient{values}}; }
+
+// The flags as a MergeConfig, so both ways of asking run the same code.
+MergeConfig config_from_flags(const MergeOptions& o) {
+    if (o.method.empty()) throw Error("[cli] merge needs --method (or --config FILE.yaml)");
+    if (o.models.empty()) throw Error("[cli] merge needs --models DIR... (or --config FILE.yaml)");
+    MergeConfig c;
+    c.method = parse_merge_method(o.method);
+    if (!o.base.empty()) c.base_model = o.base;
+    if (!o.weights.empty() && o.weights.size() != o.models.size())
+        throw Error("[cli] --weights has " + std::to_string(o.weights.size()) + " values for " +
+                    std::to_string(o.models.size()) + " --models; give one weight per model");
+    if (o.density.size() > 1 && o.density.size() != o.models.size())
+        throw Error("[cli] --density takes one value, or one per model; got " + std::to_string(o.density.size()) +
+                    " for " + std::to_string(o.models.size()) + " models");
+    for (std::size_t i = 0; i < o.models.size(); ++i) {
+        ConfigModel m{o.models[i], {}, {}};
+        if (!o.weights.empty()) m.weight = ParamSchedule::constant(o.weights[i]);
+        if (!o.density.empty()) m.density = ParamSchedule::constant(o.density.size() == 1 ? o.density[0] : o.density[i]);
+        c.models.push_back(std::move(m));
+    }
+    if (!o.t.empty()) c.t = schedule_of(o.t);  // several values: a per-layer gradient
+    if (!o.lambda.empty()) c.lambda = schedule_of(o.lambda);
+    if (o.normalize == "yes") c.normalize = Normalize::yes;
+    if (o.normalize == "no") c.normalize = Normalize::no;
+    c.seed = o.seed;
+    if (c.base_model && c.method == MergeMethod::linear)
+        c.notes.push_back("--base is not used by linear (it averages the --models)");
+    return c;
+}
+
+void run_merge(const MergeOptions& o, bool has_flags) {
+    if (!o.config.empty() && has_flags)
+        throw Error("[cli] give either --config FILE.yaml or the method flags (--method, --models, ...), not both");
+    const MergeConfig c = o.config.empty() ? config_from_flags(o) : read_merge_config(o.config);
+    check_output_folder(o.out);  // before any work
+    for (const std::string& n : c.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    const auto start = std::chrono::steady_clock::now();
+    std::map<std::string, ModelState> states;
+    for (const std::string& p : config_model_paths(c)) states.emplace(p, read_model_state(p));
+    const MergeSpec spec = spec_from_config(c, states);
+    const auto merge_start = std::chrono::steady_clock::now();
+    const ModelState merged = merge_models(spec);
+    const double merge_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - merge_start).count();
+    write_model_state(o.out, merged);
+    const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::int64_t params = 0;
+    for (const auto& [name, t] : merged.tensors) params += t.numel();
+    const std::size_t merged_count = spec.models.size() - (uses_base(spec.method) ? 1 : 0);
+    std::printf("merged %zu models%s with %s: %lld parameters, %lld layers; merge %.3f s, total %.3f s\n",
+                merged_count, uses_base(spec.method) ? " onto the base" : "",
+                std::string(merge_method_name(spec.method)).c_str(), (long long)params,
+                (long long)merged.config.n_layer, merge_s, total_s);
+    std::printf("saved %s (evaluate it with: tunelab eval --model %s --task TASK)\n", o.out.c_str(), o.out.c_str());
+}
+
+}  // namespace
+
+void add_merge_command(CLI::App& app) {
+    auto o = std::make_shared<MergeOptions>();
+    CLI::App* cmd = app.add_subcommand("merge", "Merge model folders (linear, slerp, task_arithmetic, ties, dare, "
+                                                "passthrough), from flags or a mergekit YAML config");
+    cmd->add_option("--method", o->method,
+                    "linear, slerp, task_arithmetic, ties, dare_linear, dare_ties (= dare) or passthrough");
+    cmd->add_option("--models", o->models, "model folders to merge")->expected(1, -1);
+    cmd->add_option("--weights", o->weights, "one weight per model (linear, task methods)")->expected(1, -1);
+    cmd->add_option("--base", o->base, "base model folder: task vectors are model - base; slerp's t = 0 end");
+    cmd->add_option("--t", o->t, "slerp factor in [0, 1]; several values: a gradient over depth")->expected(1, -1);
+    cmd->add_option("--lambda", o->lambda, "task vector scale (< 0 removes a skill); several: a gradient")
+        ->expected(1, -1);
+    cmd->add_option("--density", o->density, "kept fraction in (0, 1] for ties/dare; one, or one per model")
+        ->expected(1, -1);
+    cmd->add_option("--normalize", o->normalize, "divide by the weight sum: yes or no (default: the method's)")
+        ->check(CLI::IsMember({"yes", "no"}));
+    cmd->add_option("--seed", o->seed, "seed for DARE's random drops")->capture_default_str();
+    cmd->add_option("--config", o->config, "a mergekit YAML config instead of the flags");
+    cmd->add_option("--out", o->out, "model folder to write")->required();
+    cmd->callback([o, cmd] {
+        std::size_t flags = 0;
+        for (const char* f : {"--method", "--models", "--weights", "--base", "--t", "--lambda", "--density"})
+            flags += cmd->count(f);
+        run_merge(*o, flags > 0);
+    });
+}
+
+}  // namespace tl::cli

@@ -1,0 +1,115 @@
+#include "experiments/base_models.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "data/batch.hpp"
+#include "data/corpus.hpp"
+#include "experiments/dashboard_recorder.hpp"
+#include "experiments/engine_version.hpp"
+#include "io/atomic_file.hpp"
+#include "model/config.hpp"
+#include "model/model_io.hpp"
+#include "train/recipes.hpp"
+
+namespace tl {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kCurveFile = "pretrain_result.json";
+
+// Mean next-token loss on a fixed held-out corpus batch (its own seed, never drawn by training).
+double corpus_validation_loss(Gpt& model, const Batch& batch) {
+    model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T);
+    std::vector<float> losses(std::size_t(batch.B) * std::size_t(batch.T));
+    model.backend().copy_to_host(losses.data(), model.losses());
+    double sum = 0;
+    for (float l : losses) sum += l;
+    return sum / double(losses.size());
+}
+
+std::optional<BaseModel> load_cached(Backend& backend, const fs::path& dir) {
+    if (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / kCurveFile)) return std::nullopt;
+    try {
+        std::ifstream in(dir / kCurveFile);
+        std::stringstream text;
+        text << in.rdbuf();
+        BaseModel b;
+        b.curve = result_from_json(text.str());
+        b.model = std::move(load_model(dir, backend).model);
+        b.was_cached = true;
+        return b;
+    } catch (const Error&) {
+        return std::nullopt;  // damaged cache: pretrain again and replace it
+    }
+}
+
+}  // namespace
+
+fs::path cache_root() {
+    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "tunelab";
+    if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "tunelab";
+    return fs::temp_directory_path() / "tunelab-cache";
+}
+
+fs::path base_model_dir(const BaseSpec& s) {
+    char lr[32];
+    std::snprintf(lr, sizeof lr, "%g", s.lr);
+    return cache_root() / "models" /
+           ("base-" + s.preset + "-steps" + std::to_string(s.steps) + "-seed" + std::to_string(s.seed) + "-lr" + lr +
+            "-r" + std::to_string(kEngineRevision));
+}
+
+BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx) {
+    const fs::path dir = base_model_dir(spec);
+    if (auto cached = load_cached(backend, dir)) return std::move(*cached);
+
+    const Preset& preset = find_preset(spec.preset);
+    BaseModel b;
+    b.model = std::make_unique<Gpt>(backend, preset.config);
+    b.model->init_gpt2(spec.seed);
+    PretrainSpec p;
+    p.steps = spec.steps;
+    p.seed = spec.seed;
+    p.lr = spec.lr;
+    p.batch = preset.batch;
+    CorpusStream held_out(spec.seed + 0x9E3779B97F4A7C15ull);
+    const Batch val = corpus_batch(held_out, preset.batch, int(preset.config.n_positions));
+    DashboardRecorder recorder(b.curve, ctx, "pretrain " + spec.preset, std::max<std::int64_t>(1, spec.steps / 20),
+                               [&] { return corpus_validation_loss(*b.model, val); });
+    const TrainSummary s = pretrain(*b.model, p, &recorder, ctx.cancel);
+    b.curve.scalars.push_back({"final_loss", s.final_loss(), ""});
+    b.curve.scalars.push_back({"seconds", s.seconds, "s"});
+    b.curve.scalars.push_back({"tokens_per_s", s.seconds > 0 ? double(s.tokens) / s.seconds : 0, "tokens/s"});
+    b.curve.scalars.push_back({"parameters", double(b.model->params().total()), ""});
+    b.curve.is_cancelled = s.is_cancelled;
+    if (s.is_cancelled) return b;
+    fs::create_directories(dir.parent_path());
+    save_model(dir, *b.model,
+               {spec.preset, {{"pretrain", "corpus", "full", spec.steps, spec.seed, s.seconds, s.final_loss()}}});
+    write_file_atomic(dir / kCurveFile, to_json(b.curve));
+    return b;
+}
+
+BaseSpec base_spec_from(const ExperimentArgs& a) {
+    BaseSpec s;
+    s.preset = a.choice("preset");
+    s.steps = a.integer("base_steps");
+    s.seed = std::uint64_t(a.integer("base_seed"));
+    return s;
+}
+
+void add_base_params(std::vector<ParamSpec>& params) {
+    std::vector<std::string> presets;
+    for (const Preset& p : all_presets()) presets.emplace_back(p.name);
+    params.push_back({"preset", ParamKind::choice, "tiny", 0, 0, presets, "model size of the base"});
+    params.push_back({"base_steps", ParamKind::integer, "2000", 1, 100000, {}, "pretraining steps of the base"});
+    params.push_back({"base_seed", ParamKind::integer, "1", 0, 1000000, {}, "pretraining seed of the base"});
+}
+
+}  // namespace tl

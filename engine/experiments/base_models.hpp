@@ -1,0 +1,40 @@
+// The base models lessons start from, pretrained once and kept in the cache folder, so every lesson after the
+// first starts at once. Keyed by preset, steps, seed and the engine revision (a changed engine retrains).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "experiments/experiment.hpp"
+#include "model/gpt.hpp"
+
+namespace tl {
+
+// $XDG_CACHE_HOME/tunelab, else ~/.cache/tunelab, else <tmp>/tunelab-cache.
+std::filesystem::path cache_root();
+
+struct BaseSpec {
+    std::string preset = "tiny";
+    std::int64_t steps = 2000;
+    std::uint64_t seed = 1;
+    float lr = 3e-3f;
+};
+
+struct BaseModel {
+    std::unique_ptr<Gpt> model;
+    Result curve;          // the pretraining run's dashboard result (loss, lr, grad norm, tokens/s, memory)
+    bool was_cached = false;
+};
+
+std::filesystem::path base_model_dir(const BaseSpec& spec);
+// Loads the cached base, or pretrains it (streaming the dashboard to ctx) and caches it. A cancelled
+// pretraining is returned but not cached.
+BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx);
+
+// The base spec a lesson experiment names with its `preset`, `base_steps` and `base_seed` arguments.
+BaseSpec base_spec_from(const ExperimentArgs& a);
+// Declares those three arguments (tiny, 2000, 1 by default) for an experiment that starts from a base.
+void add_base_params(std::vector<ParamSpec>& params);
+
+}  // namespace tl

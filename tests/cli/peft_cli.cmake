@@ -1,0 +1,71 @@
+# `tunelab finetune --method ...` and `tunelab merge-lora` end to end: every method runs and prints its trainable
+# count (checked against the closed forms of docs/peft.md for nano: C 32, L 2), LoRA writes a PEFT folder that
+# merge-lora turns into the same model as --merged-out, and bad PEFT input exits 2 having written nothing.
+# Run by CTest:  cmake -DTUNELAB=<path to tunelab> -DWORK=<scratch folder> -P peft_cli.cmake
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+
+function(run_ok name)
+  execute_process(COMMAND "${TUNELAB}" ${ARGN} --threads 1 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${name}: exit ${rc}\n${out}\n${err}")
+  endif()
+  set(LAST_OUT "${out}" PARENT_SCOPE)
+endfunction()
+
+function(expect_exit2 name fragment)
+  execute_process(COMMAND "${TUNELAB}" ${ARGN} --threads 1 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 2)
+    message(SEND_ERROR "${name}: expected exit 2, got ${rc}\nstdout: ${out}\nstderr: ${err}")
+  elseif(NOT err MATCHES "${fragment}")
+    message(SEND_ERROR "${name}: stderr does not mention '${fragment}':\n${err}")
+  else()
+    message(STATUS "ok  ${name}: ${err}")
+  endif()
+endfunction()
+
+run_ok(pretrain pretrain --preset nano --steps 20 --seed 1 --out "${WORK}/base")
+run_ok(pretrain_tiny pretrain --preset tiny --steps 1 --batch 1 --seed 1 --out "${WORK}/tiny")
+
+# nano: C = 32, L = 2, 34,720 base parameters.  lora r 4 on every linear: L * 16 r C = 4,096;
+# bitfit: L * 11 C + C = 736;  partial k = 1: 12 C^2 + 13 C + 2 C = 12,768;  ia3: 6 C L = 384;
+# adapter m 8: L * 2 (2 C m + m + C) = 2,208.
+foreach(case "lora;4096;--rank;4;--alpha;8" "bitfit;736" "partial;12768;--layers;1" "ia3;384"
+             "adapter;2208;--bottleneck;8")
+  list(POP_FRONT case method count)
+  run_ok(${method} finetune --base "${WORK}/base" --task reverse --method ${method} --steps 3 --batch 4
+         --out "${WORK}/ft_${method}" ${case})
+  if(NOT LAST_OUT MATCHES "trainable ${count} of ")
+    message(SEND_ERROR "${method}: expected 'trainable ${count} of' in:\n${LAST_OUT}")
+  endif()
+endforeach()
+foreach(f adapter_config.json adapter_model.safetensors)
+  if(NOT EXISTS "${WORK}/ft_lora/${f}")
+    message(SEND_ERROR "the LoRA output lacks ${f}")
+  endif()
+endforeach()
+
+# --merged-out and merge-lora give the same model, byte for byte.
+run_ok(lora_merged finetune --base "${WORK}/base" --task reverse --method lora --rslora --targets c_attn,mlp.c_proj
+       --steps 3 --batch 4 --out "${WORK}/ad" --merged-out "${WORK}/merged")
+run_ok(merge_lora merge-lora --base "${WORK}/base" --adapter "${WORK}/ad" --out "${WORK}/merged2")
+file(SHA256 "${WORK}/merged/model.safetensors" a)
+file(SHA256 "${WORK}/merged2/model.safetensors" b)
+if(NOT a STREQUAL b)
+  message(SEND_ERROR "merge-lora and --merged-out disagree")
+endif()
+run_ok(eval_merged eval --model "${WORK}/merged2" --task reverse --n 4)
+
+expect_exit2(rank_zero "rank 0" finetune --base "${WORK}/base" --task reverse --method lora --rank 0 --out "${WORK}/x1")
+expect_exit2(rank_too_big "1 <= r <= 32" finetune --base "${WORK}/base" --task reverse --method lora --rank 33 --out "${WORK}/x2")
+expect_exit2(unknown_target "q_proj" finetune --base "${WORK}/base" --task reverse --method lora --targets q_proj --out "${WORK}/x3")
+expect_exit2(partial_layers "--layers must be 1..2" finetune --base "${WORK}/base" --task reverse --method partial --layers 3 --out "${WORK}/x4")
+expect_exit2(bottleneck "bottleneck" finetune --base "${WORK}/base" --task reverse --method adapter --bottleneck 0 --out "${WORK}/x5")
+expect_exit2(other_base "another base model" merge-lora --base "${WORK}/tiny" --adapter "${WORK}/ad" --out "${WORK}/x6")
+expect_exit2(not_adapter "not a PEFT adapter folder" merge-lora --base "${WORK}/base" --adapter "${WORK}/base" --out "${WORK}/x7")
+expect_exit2(merged_out_other "merged-out" finetune --base "${WORK}/base" --task reverse --method ia3 --merged-out "${WORK}/x8" --out "${WORK}/x9")
+foreach(x x1 x2 x3 x4 x5 x6 x7 x8 x9)
+  if(EXISTS "${WORK}/${x}")
+    message(SEND_ERROR "bad input still wrote ${WORK}/${x}")
+  endif()
+endforeach()
