@@ -1,7 +1,9 @@
 // `tunelab lessons`, `tunelab lesson ID`, `tunelab experiments`, `tunelab run EXPERIMENT key=value ...`: the
 // terminal course and direct access to the experiment registry (lessons/lib and engine/experiments do the work).
 #include <cstdio>
+#include <cstdlib>
 
+#include "app/gui.hpp"
 #include "common.hpp"
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
@@ -108,9 +110,46 @@ void run_experiment_command(const RunOptions& o) {
     print_result(r.result, stdout, terminal_width());
 }
 
+struct CourseCommandOptions {
+    CommonOptions common;
+    bool terminal = false;
+    std::string lang = "en";
+};
+
+// The course, where it can be shown: the window on a desktop, else the lessons in the terminal (the first
+// lesson, step by step, then where to go next).
+void run_course_command(const CourseCommandOptions& o) {
+    if (!o.terminal && viz::display_available()) {
+        viz::GuiOptions g;
+        g.lang = o.lang;
+        g.threads = o.common.threads;
+        if (const int rc = viz::run_gui(g); rc != 0) std::exit(rc);
+        return;
+    }
+    if (!o.terminal)
+        std::printf("No display here, so the course runs in the terminal (`tunelab gui` opens the window where "
+                    "there is one; `xvfb-run tunelab gui --screenshot F.png` renders one headless).\n\n");
+    list_lessons_command();
+    const auto entries = list_lessons(lessons_root());
+    LessonOptions lo;
+    lo.id = entries.front().id;
+    lo.lang = o.lang;
+    lo.common = o.common;
+    run_lesson_command(lo);
+    if (entries.size() > 1)
+        std::printf("\nNext: `tunelab lesson %s` (or any lesson above).\n", entries[1].id.c_str());
+}
+
 }  // namespace
 
 void add_lesson_commands(CLI::App& app) {
+    auto co = std::make_shared<CourseCommandOptions>();
+    CLI::App* course = app.add_subcommand("course", "Start the course: the window when there is a display, else the terminal (the default command)");
+    course->add_flag("--terminal", co->terminal, "the terminal lessons even when a display is available");
+    course->add_option("--lang", co->lang, "en or ko")->capture_default_str();
+    add_common_options(*course, co->common);
+    course->callback([co] { run_course_command(*co); });
+
     app.add_subcommand("lessons", "List the course's lessons")->callback([] { list_lessons_command(); });
     app.add_subcommand("experiments", "List the experiments lessons run, with their arguments")->callback([] {
         list_experiments_command();

@@ -8,9 +8,16 @@
 #include "core/error.hpp"
 
 int main(int argc, char** argv) {
+    // `tunelab` alone starts the course (the window on a desktop, the terminal lessons otherwise).
+    char course_arg[] = "course";
+    char* course_argv[] = {argv[0], course_arg, nullptr};
+    if (argc == 1) {
+        argc = 2;
+        argv = course_argv;
+    }
     CLI::App app{
         "tunelab: a small but real GPT-2 trainer for learning fine-tuning.\n"
-        "Start with `tunelab demo`, list tasks with `tunelab tasks`."};
+        "Run it without arguments to start the course; `tunelab lessons` lists the lessons."};
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Show help for every command");
     tl::cli::add_demo_command(app);

@@ -13,6 +13,7 @@
 #include "io/atomic_file.hpp"
 #include "model/config.hpp"
 #include "model/model_io.hpp"
+#include "peft/peft_common.hpp"
 #include "train/recipes.hpp"
 
 namespace tl {
@@ -92,6 +93,36 @@ BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx) {
     fs::create_directories(dir.parent_path());
     save_model(dir, *b.model,
                {spec.preset, {{"pretrain", "corpus", "full", spec.steps, spec.seed, s.seconds, s.final_loss()}}});
+    write_file_atomic(dir / kCurveFile, to_json(b.curve));
+    return b;
+}
+
+BaseModel obtain_finetuned(Backend& backend, const BaseSpec& base, const FinetuneSpec& spec, RunContext& ctx) {
+    if (spec.method != Method::full && spec.method != Method::bitfit && spec.method != Method::partial)
+        throw Error("[experiments] obtain_finetuned caches plain models: method " + method_name(spec.method) +
+                    " attaches modules; use full, bitfit or partial");
+    char lr[32];
+    std::snprintf(lr, sizeof lr, "%g", spec.lr);
+    const fs::path dir = base_model_dir(base).string() + "-ft-" + spec.task + "-" + method_name(spec.method) +
+                         "-steps" + std::to_string(spec.steps) + "-seed" + std::to_string(spec.seed) + "-b" +
+                         std::to_string(spec.batch) + "-lr" + lr;
+    if (auto cached = load_cached(backend, dir)) return std::move(*cached);
+    BaseModel start = obtain_base(backend, base, ctx);
+    if (start.curve.is_cancelled) return start;
+    BaseModel b;
+    b.model = std::move(start.model);
+    DashboardRecorder recorder(b.curve, ctx, "fine-tune " + spec.task, std::max<std::int64_t>(1, spec.steps / 20));
+    const TrainSummary s = finetune(*b.model, spec, &recorder, ctx.cancel);
+    b.curve.scalars.push_back({"final_loss", s.final_loss(), ""});
+    b.curve.scalars.push_back({"seconds", s.seconds, "s"});
+    b.curve.is_cancelled = s.is_cancelled;
+    if (s.is_cancelled) return b;
+    unfreeze_all(*b.model);  // as a model loaded from the cache is
+    fs::create_directories(dir.parent_path());
+    save_model(dir, *b.model,
+               {base.preset,
+                {{"pretrain", "corpus", "full", base.steps, base.seed, 0, 0},
+                 {"finetune", spec.task, method_name(spec.method), spec.steps, spec.seed, s.seconds, s.final_loss()}}});
     write_file_atomic(dir / kCurveFile, to_json(b.curve));
     return b;
 }

@@ -8,6 +8,7 @@
 
 #include "experiments/experiment.hpp"
 #include "model/gpt.hpp"
+#include "train/recipes.hpp"
 
 namespace tl {
 
@@ -31,6 +32,11 @@ std::filesystem::path base_model_dir(const BaseSpec& spec);
 // Loads the cached base, or pretrains it (streaming the dashboard to ctx) and caches it. A cancelled
 // pretraining is returned but not cached.
 BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx);
+
+// A fine-tune of the base on one task (spec.method full, bitfit or partial: a plain model), cached beside the
+// base and keyed by the base, task, method, steps, seed, batch and lr. For experiments that need "a model that
+// already does task A" (forgetting, PEFT from a related skill). curve: the fine-tuning dashboard.
+BaseModel obtain_finetuned(Backend& backend, const BaseSpec& base, const FinetuneSpec& spec, RunContext& ctx);
 
 // The base spec a lesson experiment names with its `preset`, `base_steps` and `base_seed` arguments.
 BaseSpec base_spec_from(const ExperimentArgs& a);

@@ -45,6 +45,23 @@ std::vector<double> positive_grid(const FormatInfo& f) {
     return out;
 }
 
+// The same value in every format with a fixed value table (palettes are fitted per tensor, so they are left out);
+// integers and code books without a scale, which is why they need one.
+Table round_in_every_format(double x) {
+    Table t{"every_format", {"format", "nearest", "error", "relative_error", "bits"}, {}};
+    for (const FormatInfo& f : all_formats()) {
+        if (f.kind == FormatKind::palette) continue;
+        const std::uint32_t code = format_encode(f, x);
+        const double v = format_decode(f, code);
+        const bool finite = std::isfinite(v);
+        t.rows.push_back({std::string(f.name), finite ? Cell(v) : Cell(std::string(std::isnan(v) ? "NaN" : "inf")),
+                          finite ? Cell(v - x) : Cell(std::string("-")),
+                          finite && x != 0 ? Cell((v - x) / std::fabs(x)) : Cell(std::string("-")),
+                          format_bits(f, code)});
+    }
+    return t;
+}
+
 Result run_format_rounding(const ExperimentArgs& a, RunContext&) {
     const FormatInfo& f = find_format(a.choice("format"));
     const double x = a.real("value");
@@ -75,6 +92,7 @@ Result run_format_rounding(const ExperimentArgs& a, RunContext&) {
         gap.y.push_back((grid[i + 1] - grid[i]) / grid[i]);
     }
     r.series.push_back(std::move(gap));
+    r.tables.push_back(round_in_every_format(x));
     return r;
 }
 
@@ -149,8 +167,8 @@ void register_formats_experiments(ExperimentRegistry& r) {
            .run = run_format_table});
     r.add({.name = "format_rounding",
            .title = "How a value rounds in a format",
-           .description = "The nearest representable value, its bits and the rounding error, and the format's "
-                          "relative gap between neighbours across its range.",
+           .description = "The nearest representable value, its bits and the rounding error, the format's "
+                          "relative gap between neighbours across its range, and the value rounded in every format.",
            .params = {{"format", ParamKind::choice, "fp8_e4m3", 0, 0, format_names(), "the format"},
                       {"value", ParamKind::real, "0.1", -1e38, 1e38, {}, "the value to round"}},
            .estimated_seconds = 0.01,
@@ -162,6 +180,7 @@ void register_formats_experiments(ExperimentRegistry& r) {
            .params = scheme_params(),
            .estimated_seconds = 0.2,
            .run = run_quant_error});
+    register_formats_model_experiments(r);  // model_value_histograms, wrong_format_load
 }
 
 }  // namespace tl

@@ -60,6 +60,44 @@ Result run_memory_breakdown(const ExperimentArgs& a, RunContext& ctx) {
     return r;
 }
 
+// Activations grow with batch x sequence: the breakdown at batch 1, 2, 4 ... max_batch, measured and predicted,
+// as series against the tokens per step (B x T), with the course's N x 3 x M as a flat line.
+Result run_memory_batch_sweep(const ExperimentArgs& a, RunContext& ctx) {
+    MeasureSpec spec;
+    spec.config = find_preset(a.choice("preset")).config;
+    spec.name = a.choice("preset");
+    spec.method = method_from(a);
+    spec.seq = a.integer("seq");
+    spec.steps = 1;
+    spec.threads = ctx.threads;
+    const std::int64_t seq = spec.seq > 0 ? spec.seq : spec.config.n_positions;
+    Result r;
+    Series measured_act{"measured_activations", "tokens per step", "bytes", {}, {}};
+    Series predicted_act{"predicted_activations", "tokens per step", "bytes", {}, {}};
+    Series measured_total{"measured_peak", "tokens per step", "bytes", {}, {}};
+    Series course{"course_training", "tokens per step", "bytes", {}, {}};
+    const std::int64_t max_batch = a.integer("max_batch");
+    int done = 0, total = 0;
+    for (std::int64_t b = 1; b <= max_batch; b *= 2) ++total;
+    for (std::int64_t b = 1; b <= max_batch && !ctx.is_cancelled(); b *= 2) {
+        ctx.progress(done++, total, "batch " + std::to_string(b));
+        spec.batch = b;
+        const Comparison c = compare_on_engine(spec, Measure::yes);
+        const double tokens = double(b * seq);
+        const int act = int(MemCategory::activations);
+        predicted_act.x.push_back(tokens), predicted_act.y.push_back(c.prediction.by_category(MemCategory::activations));
+        course.x.push_back(tokens), course.y.push_back(c.course.training_bytes());
+        if (c.measurement) {
+            measured_act.x.push_back(tokens), measured_act.y.push_back(double(c.measurement->peak[std::size_t(act)]));
+            measured_total.x.push_back(tokens), measured_total.y.push_back(double(c.measurement->peak_total));
+        }
+    }
+    r.is_cancelled = ctx.is_cancelled();
+    ctx.progress(total, total, "done");
+    r.series = {std::move(measured_act), std::move(predicted_act), std::move(measured_total), std::move(course)};
+    return r;
+}
+
 Result run_memory_real_model(const ExperimentArgs& a, RunContext&) {
     const ArchShape& s = find_real_model(a.choice("model")).shape;
     TrainSetup t = typical_setup(method_from(a), a.integer("batch"), a.integer("seq"));
@@ -93,9 +131,20 @@ void register_memory_experiments(ExperimentRegistry& r) {
                       {"rank", ParamKind::integer, "8", 1, 128, {}, "LoRA rank"},
                       {"batch", ParamKind::integer, "4", 1, 64, {}, "rows per step"},
                       {"seq", ParamKind::integer, "0", 0, 256, {}, "tokens per row (0: the preset's context)"},
-                      {"steps", ParamKind::integer, "2", 1, 20, {}, "training steps actually run"}},
+                      {"steps", ParamKind::integer, "2", 1, 100, {}, "training steps actually run"}},
            .estimated_seconds = 2,
            .run = run_memory_breakdown});
+    r.add({.name = "memory_batch_sweep",
+           .title = "Activations grow with batch x sequence",
+           .description = "The measured and predicted activation bytes and the measured peak of one real training "
+                          "step at batch 1, 2, 4 ... max_batch, against the course's N x 3 x M, which does not move.",
+           .params = {{"preset", ParamKind::choice, "tiny", 0, 0, {"nano", "tiny", "small", "medium"}, "model size"},
+                      {"method", ParamKind::choice, "full", 0, 0, method_choices(), "fine-tuning method"},
+                      {"rank", ParamKind::integer, "8", 1, 128, {}, "LoRA rank"},
+                      {"seq", ParamKind::integer, "0", 0, 256, {}, "tokens per row (0: the preset's context)"},
+                      {"max_batch", ParamKind::integer, "16", 1, 64, {}, "largest batch (powers of two up to it)"}},
+           .estimated_seconds = 4,
+           .run = run_memory_batch_sweep});
     r.add({.name = "memory_real_model",
            .title = "Does it fit? A real model's fine-tuning memory on one GPU",
            .description = "The detailed memory model on a real model's shape (Llama 1B-70B, Mistral 7B) for a "

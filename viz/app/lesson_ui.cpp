@@ -201,11 +201,28 @@ void LessonBrowser::draw_centre() {
         view = &views().at("auto");
     }
     if (work_.state == WorkState::failed) ImGui::TextColored({0.9f, 0.3f, 0.3f, 1}, "run failed: %s", work_.error.c_str());
-    view->draw({work_.result, lesson_.steps[std::size_t(step_)].title, b->takeaway, run_state(work_.state), nullptr});
+    const ViewContext ctx{work_.result, lesson_.steps[std::size_t(step_)].title, b->takeaway, run_state(work_.state),
+                          nullptr};
+    // The step's view first; every scalar, table and text of the result (the lesson's prose refers to them) beside.
+    if (view->name == "auto" || !ImGui::BeginTabBar("view_tabs")) {
+        view->draw(ctx);
+        return;
+    }
+    if (ImGui::BeginTabItem(view->name.c_str())) {
+        view->draw(ctx);
+        ImGui::EndTabItem();
+    }
+    if (ImGui::BeginTabItem("all results")) {
+        views().at("auto").draw(ctx);
+        ImGui::EndTabItem();
+    }
+    ImGui::EndTabBar();
 }
 
 bool LessonBrowser::draw_param(const LessonParam& p, std::string& value) {
-    const std::string label = (p.label.empty() ? p.name : p.label) + "##" + p.name;
+    ImGui::TextUnformatted((p.label.empty() ? p.name : p.label).c_str());  // above: the pane is narrow
+    ImGui::SetNextItemWidth(-1.0f);
+    const std::string label = "##" + p.name;
     if (value.empty()) value = p.default_value;
     switch (p.kind) {
         case ParamKind::integer: {

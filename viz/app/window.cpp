@@ -28,9 +28,23 @@ void on_glfw_error(int code, const char* text) {
     g_last_error = "GLFW error " + std::to_string(code) + ": " + (text ? text : "");
 }
 
+// GLFW stays initialised from the first success to the end of the process. Re-initialising it after a GL context
+// existed leaks X connections under Mesa (Xvfb refuses new ones after ~10 windows), which broke test suites.
+struct GlfwSession {
+    bool is_ready = false;
+    ~GlfwSession() {
+        if (is_ready) glfwTerminate();
+    }
+};
+
 bool init_glfw() {
+    static std::mutex m;
+    static GlfwSession session;
+    std::lock_guard<std::mutex> lock(m);
+    if (session.is_ready) return true;
     glfwSetErrorCallback(on_glfw_error);  // before glfwInit, so a missing display is reported, not printed
-    return glfwInit() == GLFW_TRUE;
+    session.is_ready = glfwInit() == GLFW_TRUE;
+    return session.is_ready;
 }
 
 }  // namespace
@@ -40,11 +54,7 @@ std::string last_glfw_error() {
     return g_last_error.empty() ? "unknown GLFW error" : g_last_error;
 }
 
-bool display_available() {
-    if (!init_glfw()) return false;
-    glfwTerminate();
-    return true;
-}
+bool display_available() { return init_glfw(); }
 
 Window::Window(const WindowOptions& opt) {
     if (!init_glfw()) throw Error("[viz] cannot open a window: " + last_glfw_error());
@@ -53,11 +63,7 @@ Window::Window(const WindowOptions& opt) {
     glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
     glfwWindowHint(GLFW_SCALE_TO_MONITOR, GLFW_TRUE);
     window_ = glfwCreateWindow(opt.width, opt.height, opt.title.c_str(), nullptr, nullptr);
-    if (!window_) {
-        const std::string why = last_glfw_error();
-        glfwTerminate();
-        throw Error("[viz] cannot create an OpenGL 3.3 window: " + why);
-    }
+    if (!window_) throw Error("[viz] cannot create an OpenGL 3.3 window: " + last_glfw_error());
     glfwMakeContextCurrent(window_);
     glfwSwapInterval(1);
     IMGUI_CHECKVERSION();
@@ -74,7 +80,6 @@ Window::~Window() {
     ImGui_ImplGlfw_Shutdown();
     ImGui::DestroyContext();
     glfwDestroyWindow(window_);
-    glfwTerminate();
 }
 
 bool Window::should_close() const { return glfwWindowShouldClose(window_) == GLFW_TRUE; }
