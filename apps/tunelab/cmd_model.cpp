@@ -9,6 +9,7 @@
 #include "io/safetensors.hpp"
 #include "model/generate.hpp"
 #include "model/model_io.hpp"
+#include "quant/quant_io.hpp"
 #include "train/evaluate.hpp"
 
 namespace tl::cli {
@@ -34,7 +35,7 @@ void run_eval(const EvalOptionsCli& o) {
     const TaskInfo& task = find_task(o.task);
     const Split split = parse_split(o.split);
     auto backend = make_backend(o.common);
-    LoadedModel lm = load_model(o.model, *backend);
+    ModelForInference lm = load_model_for_inference(o.model, *backend);  // plain or quantized
     const std::vector<Example> examples = task_examples(task, split, o.n, o.seed);
     const EvalResult r = evaluate(*lm.model, examples);
     if (o.json) {
@@ -77,7 +78,7 @@ struct GenerateOptionsCli {
 void run_generate(GenerateOptionsCli& o) {
     if (o.prompt.empty()) throw Error("[cli] --prompt is empty; give some text to continue");
     auto backend = make_backend(o.common);
-    LoadedModel lm = load_model(o.model, *backend);
+    ModelForInference lm = load_model_for_inference(o.model, *backend);  // plain or quantized
     o.sample.stop_tokens = {kEndOfText};
     const std::vector<std::int32_t> out = generate(*lm.model, encode(o.prompt), o.sample);
     std::printf("%s%s\n", o.prompt.c_str(), decode(out).c_str());

@@ -38,4 +38,5 @@ void add_gui_command(CLI::App& app);      // gui: the viewer (viz/app/gui.hpp)
 void add_memory_command(CLI::App& app);  // course formula, detailed model, predicted vs measured
 void add_formats_command(CLI::App& app);  // the numeric format table, --encode
 void add_merge_command(CLI::App& app);    // merge model folders; mergekit YAML (cmd_merge.cpp)
+void add_quantize_command(CLI::App& app);  // PTQ of a model folder into a quantized folder (cmd_quantize.cpp)
 }  // namespace tl::cli

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     tl::cli::add_formats_command(app);
     tl::cli::add_memory_command(app);
     tl::cli::add_merge_command(app);
+    tl::cli::add_quantize_command(app);
     if (argc >= 2 && argv[1][0] != '-') {  // CLI11 would only say "A subcommand is required"
         std::string known;
         bool is_known = false;

@@ -12,6 +12,7 @@ const ExperimentRegistry& experiments() {
         register_peft_experiments(r);
         register_formats_experiments(r);
         register_merge_experiments(r);
+        register_quant_experiments(r);
         return r;
     }();
     return registry;

@@ -9,4 +9,5 @@ void register_peft_experiments(ExperimentRegistry& r);      // peft_experiments.
 void register_formats_experiments(ExperimentRegistry& r);  // formats_experiments.cpp: table, rounding, quant error
 void register_formats_model_experiments(ExperimentRegistry& r);  // formats_model_experiments.cpp (via formats)
 void register_merge_experiments(ExperimentRegistry& r);    // merge_experiments.cpp: slerp path, methods
+void register_quant_experiments(ExperimentRegistry& r);    // quant_experiments.cpp: PTQ, QAT, BitNet, mixed-bit
 }

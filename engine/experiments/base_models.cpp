@@ -8,12 +8,14 @@
 #include "core/error.hpp"
 #include "data/batch.hpp"
 #include "data/corpus.hpp"
+#include "data/tasks.hpp"
 #include "experiments/dashboard_recorder.hpp"
 #include "experiments/engine_version.hpp"
 #include "io/atomic_file.hpp"
 #include "model/config.hpp"
 #include "model/model_io.hpp"
 #include "peft/peft_common.hpp"
+#include "train/evaluate.hpp"
 #include "train/recipes.hpp"
 
 namespace tl {
@@ -123,6 +125,44 @@ BaseModel obtain_finetuned(Backend& backend, const BaseSpec& base, const Finetun
                {base.preset,
                 {{"pretrain", "corpus", "full", base.steps, base.seed, 0, 0},
                  {"finetune", spec.task, method_name(spec.method), spec.steps, spec.seed, s.seconds, s.final_loss()}}});
+    write_file_atomic(dir / kCurveFile, to_json(b.curve));
+    return b;
+}
+
+fs::path finetuned_model_dir(const FinetunedSpec& s) {
+    char lr[32];
+    std::snprintf(lr, sizeof lr, "%g", s.lr);
+    return cache_root() / "models" /
+           ("ft-" + base_model_dir(s.base).filename().string() + "-" + s.task + "-steps" + std::to_string(s.steps) +
+            "-lr" + lr + "-seed" + std::to_string(s.seed) + "-r" + std::to_string(kEngineRevision));
+}
+
+BaseModel obtain_finetuned(Backend& backend, const FinetunedSpec& spec, RunContext& ctx) {
+    const fs::path dir = finetuned_model_dir(spec);
+    if (auto cached = load_cached(backend, dir)) return std::move(*cached);
+    BaseModel b = obtain_base(backend, spec.base, ctx);
+    if (b.curve.is_cancelled) return b;
+    b.curve = Result{};
+    b.was_cached = false;
+    FinetuneSpec f;
+    f.task = spec.task;
+    f.steps = spec.steps;
+    f.lr = spec.lr;
+    f.seed = spec.seed;
+    const TaskInfo& task = find_task(spec.task);
+    const std::vector<Example> val = task_examples(task, Split::validation, 32, 7);
+    DashboardRecorder recorder(b.curve, ctx, "finetune " + spec.task, std::max<std::int64_t>(1, spec.steps / 20),
+                               [&] { return response_loss(*b.model, val, 16); });
+    const TrainSummary s = finetune(*b.model, f, &recorder, ctx.cancel);
+    b.curve.scalars.push_back({"final_loss", s.final_loss(), ""});
+    b.curve.scalars.push_back({"seconds", s.seconds, "s"});
+    b.curve.is_cancelled = s.is_cancelled;
+    if (s.is_cancelled) return b;
+    ModelMeta meta{spec.base.preset,
+                   {{"pretrain", "corpus", "full", spec.base.steps, spec.base.seed, 0, 0},
+                    {"finetune", spec.task, "full", spec.steps, spec.seed, s.seconds, s.final_loss()}}};
+    fs::create_directories(dir.parent_path());
+    save_model(dir, *b.model, meta);
     write_file_atomic(dir / kCurveFile, to_json(b.curve));
     return b;
 }

@@ -38,6 +38,19 @@ BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx);
 // already does task A" (forgetting, PEFT from a related skill). curve: the fine-tuning dashboard.
 BaseModel obtain_finetuned(Backend& backend, const BaseSpec& base, const FinetuneSpec& spec, RunContext& ctx);
 
+// A base fine-tuned on a task (full fine-tuning, train/recipes.hpp defaults otherwise), cached like the base:
+// keyed by the base spec, task, steps, lr, seed and kEngineRevision. Lessons that start from a trained model
+// (quantization, merging, ...) share it. `curve` is the fine-tuning dashboard; a cancelled run is not cached.
+struct FinetunedSpec {
+    BaseSpec base;
+    std::string task = "reverse";
+    std::int64_t steps = 300;
+    float lr = 3e-3f;
+    std::uint64_t seed = 1;
+};
+std::filesystem::path finetuned_model_dir(const FinetunedSpec& spec);
+BaseModel obtain_finetuned(Backend& backend, const FinetunedSpec& spec, RunContext& ctx);
+
 // The base spec a lesson experiment names with its `preset`, `base_steps` and `base_seed` arguments.
 BaseSpec base_spec_from(const ExperimentArgs& a);
 // Declares those three arguments (tiny, 2000, 1 by default) for an experiment that starts from a base.

@@ -71,10 +71,10 @@ double greedy_accuracy(Gpt& model, const std::vector<Example>& examples, int max
 
 double forward_latency_ms(Gpt& model, std::int64_t T, int reps) {
     TL_ASSERT(reps > 0 && T >= 1 && T <= model.config().n_positions, "[experiments] forward_latency_ms arguments");
-    std::vector<std::int32_t> tokens(std::size_t(T));
+    std::vector<std::int32_t> tokens(static_cast<std::size_t>(T));
     for (std::int64_t i = 0; i < T; ++i) tokens[std::size_t(i)] = std::int32_t('a' + i % 26);
     for (int i = 0; i < reps / 5 + 1; ++i) model.forward(tokens.data(), nullptr, 1, T);
-    std::vector<double> ms(std::size_t(reps));
+    std::vector<double> ms(static_cast<std::size_t>(reps));
     for (double& m : ms) {
         const auto start = std::chrono::steady_clock::now();
         model.forward(tokens.data(), nullptr, 1, T);

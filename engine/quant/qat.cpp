@@ -35,7 +35,8 @@ std::vector<float> representable_mask(std::span<const float> w, std::int64_t row
             const double scale = q.scales[b], x = w[std::size_t(r * cols + c)];
             double lo = -scale * unit, hi = scale * unit;
             if (s.symmetry == Symmetry::asymmetric) lo = -q.zero_points[b] * scale, hi = (top_code - q.zero_points[b]) * scale;
-            const double slack = 1e-6 * std::max(std::fabs(lo), std::fabs(hi));
+            // fp16-stored scales round by up to 2^-11: absmax's own extreme must not count as clipped
+            const double slack = 1e-3 * std::max(std::fabs(lo), std::fabs(hi));
             if (x < lo - slack || x > hi + slack) mask[std::size_t(r * cols + c)] = 0.0f;
         }
     return mask;

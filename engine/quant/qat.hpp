@@ -44,7 +44,7 @@ private:
 };
 
 // Elements outside the representable range of their block under the scheme (1 = inside). Symmetric scaled
-// formats: |w| <= scale * unit_max; asymmetric integers: (0 - zero) * scale <= w <= (2^bits - 1 - zero) * scale;
+// formats: |w| <= scale * unit_max (+0.1% for the scale's fp16 rounding); asymmetric integers: (0 - zero) * scale <= w <= (2^bits - 1 - zero) * scale;
 // unscaled formats and palettes never saturate (palettes are fitted to the data), so all ones.
 std::vector<float> representable_mask(std::span<const float> w, std::int64_t rows, std::int64_t cols,
                                       const QuantScheme& s);

@@ -20,7 +20,8 @@ void for_each_response_row(Gpt& model, const std::vector<Example>& examples, F&&
     ExampleBatcher batcher(examples, kRows, int(model.config().n_positions), 0.0f, ExampleBatcher::Order::sequential,
                            0);
     const std::int64_t V = model.config().vocab_size;
-    std::vector<float> logits, row(std::size_t(V));
+    std::vector<float> logits;
+    std::vector<float> row(static_cast<std::size_t>(V));
     while (!batcher.done()) {
         const Batch b = batcher.next();
         model.forward(b.tokens.data(), nullptr, b.B, b.T);

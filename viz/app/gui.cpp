@@ -68,7 +68,7 @@ int run_lessons(const GuiOptions& o, Theme theme) {
         w.pace(is_screenshot ? 10 : 60);  // a screenshot waits for the run: leave the CPU to it
         w.begin_frame();
         const StyleRequest req = browser.draw();
-        settled_frames = browser.is_settled() ? settled_frames + 1 : 0;
+        settled_frames = is_screenshot && browser.is_settled() ? settled_frames + 1 : 0;
         if (is_screenshot && settled_frames >= kSettleFrames) {
             write_png(w.end_frame_with_capture(), o.screenshot);
             std::printf("wrote %s\n", o.screenshot.c_str());

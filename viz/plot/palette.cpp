@@ -40,6 +40,9 @@ constexpr Entry kNamed[] = {
     {"fp16", {255, 127, 14}},        {"fp8_e4m3", {214, 39, 40}},      {"fp8_e5m2", {227, 119, 194}},
     {"fp4", {140, 86, 75}},          {"int8", {44, 160, 44}},          {"int4", {188, 189, 34}},
     {"nf4", {148, 103, 189}},        {"ternary", {23, 190, 207}},
+    // tasks (engine/data/tasks.cpp): away from slerp/linear's blue/orange, which share the merge views
+    {"reverse", {44, 160, 44}},      {"add", {148, 103, 189}},         {"sort", {140, 86, 75}},
+    {"json", {227, 119, 194}},       {"facts", {188, 189, 34}},
 };
 
 constexpr std::string_view kPrefixes[] = {"memory_", "mem_", "acc_", "accuracy_", "loss_", "train_", "val_"};

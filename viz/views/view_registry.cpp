@@ -2,6 +2,7 @@
 #include <imgui.h>
 
 #include "core/error.hpp"
+#include "views/course_views.hpp"
 #include "views/view.hpp"
 
 namespace tl::viz {
@@ -38,6 +39,41 @@ const ViewRegistry& views() {
                "histograms, matrices as heatmaps (colour bar on the right), scalars and texts. Hover a plot "
                "for exact values; tick 'log y' for a logarithmic y axis.",
                draw_auto_view});
+        // The course's topic views (course_views.hpp), one file each.
+        r.add({"memory", "What takes the memory, and does it fit?",
+               "One stacked bar per estimate: the course formula (N x 3 x M, shown as equal thirds of weights, "
+               "gradients and optimizer), the detailed prediction and the measured peak, each split by memory "
+               "category. A dashed red line is the GPU's memory for a real model. Hover a layer for its size and "
+               "the bar's total; the table below lists every term with its formula.",
+               draw_memory_view});
+        r.add({"lora_sweep", "How much does the LoRA rank buy?",
+               "Test accuracy (left axis) against the LoRA rank on a log2 axis: each step right doubles the rank. "
+               "The solid line across is full fine-tuning, the dashed one the base before fine-tuning. Pale bars "
+               "(right axis, log) are the trainable parameters per rank. Look for where the curve flattens. "
+               "Below: the test loss. Hover a point for its rank, accuracy, parameters, adapter bytes and time.",
+               draw_lora_sweep_view});
+        r.add({"method_compare", "Which fine-tuning method is worth its cost?",
+               "One colour per method, the same in every panel: test accuracy, trainable parameters (log axis), "
+               "peak training memory and time per optimizer step; forgetting of the earlier task where measured. "
+               "Hover a bar for its value; the table below has every number.",
+               draw_method_compare_view});
+        r.add({"formats", "What can each number format represent?",
+               "Top: one row per format on a shared log2 axis; the pale bar spans min subnormal to max, the dark "
+               "part is the normal range, and the label gives the precision (epsilon, the gap after 1.0). Middle: "
+               "one value rounded in every format. Bottom: a real model's weights and gradients as histograms of "
+               "log2|x|, shaded red where the chosen format overflows and blue where it flushes to zero.",
+               draw_formats_view});
+        r.add({"slerp", "Arc or chord: how should two fine-tunes be blended?",
+               "Left: model A and model B as two vectors in the plane they span (the angle between them is derived "
+               "from the measured norms), the SLERP arc and the linear chord, and the merged vector at the chosen "
+               "t. The chord's middle is shorter: linear interpolation shrinks the weights. Right: accuracy on "
+               "each task along t, solid for SLERP, dashed for linear; below, the mean weight norm along t.",
+               draw_slerp_view});
+        r.add({"ptq_qat", "How much accuracy does quantization cost, and does QAT win it back?",
+               "Grouped bars: accuracy per format and bit width after post-training quantization (PTQ) and after "
+               "quantization-aware training (QAT); the line across is the unquantized model. Below: accuracy over "
+               "QAT steps, with PTQ as a flat line.",
+               draw_ptq_qat_view});
         return r;
     }();
     return registry;

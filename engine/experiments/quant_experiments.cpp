@@ -1,0 +1,346 @@
+// Experiments of lesson 04 (quantization), all starting from a base fine-tuned on a task (obtain_finetuned):
+// ptq_sweep (formats x granularity x embeddings), qat_vs_ptq (one scheme: PTQ, QAT recovery curve, weight
+// histograms), bitnet (ternary PTQ vs ternary QAT), mixed_bit (bits by sensitivity vs uniform). engine/quant.
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/backend.hpp"
+#include "core/error.hpp"
+#include "experiments/all_experiments.hpp"
+#include "experiments/base_models.hpp"
+#include "experiments/dashboard_recorder.hpp"
+#include "quant/mixed_bit.hpp"
+#include "quant/qat.hpp"
+#include "quant/quality.hpp"
+#include "train/evaluate.hpp"
+
+namespace tl {
+
+namespace {
+
+// [SECTION] shared: the starting model, arguments, result rows
+
+struct Start {
+    std::unique_ptr<Backend> backend;
+    BaseModel model;  // the fp32 fine-tuned model
+    FinetunedSpec spec;
+    std::vector<Example> test, val;
+};
+
+bool obtain_start(const ExperimentArgs& a, RunContext& ctx, Start& s) {
+    s.backend = make_cpu_backend({ctx.threads});
+    s.spec.base = base_spec_from(a);
+    s.spec.task = a.choice("task");
+    s.spec.steps = a.integer("steps");
+    s.spec.lr = float(a.real("lr"));
+    s.spec.seed = std::uint64_t(a.integer("seed"));
+    ctx.progress(0, 1, "fine-tuned model (cached after the first run)");
+    s.model = obtain_finetuned(*s.backend, s.spec, ctx);
+    const TaskInfo& task = find_task(s.spec.task);
+    s.test = task_examples(task, Split::test, int(a.integer("eval_n")), 99);
+    s.val = task_examples(task, Split::validation, 32, 7);
+    return !s.model.curve.is_cancelled;
+}
+
+std::vector<std::string> names_of_tasks() {
+    std::vector<std::string> out;
+    for (const TaskInfo& t : all_tasks()) out.emplace_back(t.name);
+    return out;
+}
+
+std::vector<std::string> names_of_formats() {
+    std::vector<std::string> out;
+    for (const FormatInfo& f : all_formats()) out.emplace_back(f.name);
+    return out;
+}
+
+const std::vector<std::string> kGranularities = {"per_tensor", "per_channel", "per_group"};
+
+void add_start_params(std::vector<ParamSpec>& p) {
+    add_base_params(p);
+    p.push_back({"task", ParamKind::choice, "reverse", 0, 0, names_of_tasks(), "the task the model was fine-tuned on"});
+    p.push_back({"steps", ParamKind::integer, "300", 1, 100000, {}, "fine-tuning steps (and QAT steps)"});
+    p.push_back({"lr", ParamKind::log_real, "0.003", 1e-5, 1e-1, {}, "fine-tuning peak learning rate"});
+    p.push_back({"seed", ParamKind::integer, "1", 0, 1000000, {}, "fine-tuning data order seed"});
+    p.push_back({"eval_n", ParamKind::integer, "100", 1, 10000, {}, "test examples scored"});
+}
+
+void add_scheme_params(std::vector<ParamSpec>& p, const std::string& format, const std::string& granularity) {
+    p.push_back({"format", ParamKind::choice, format, 0, 0, names_of_formats(), "weight format"});
+    p.push_back({"granularity", ParamKind::choice, granularity, 0, 0, kGranularities, "one scale per ..."});
+    p.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    for (std::string item; std::getline(ss, item, ',');) {
+        item.erase(0, item.find_first_not_of(' '));
+        item.erase(item.find_last_not_of(' ') + 1);
+        if (!item.empty()) out.push_back(item);
+    }
+    if (out.empty()) throw Error("[quant] an empty list: give comma-separated names, e.g. int8,int4");
+    return out;
+}
+
+EmbeddingPolicy parse_embeddings(const std::string& s) {
+    return s == "keep_fp32" ? EmbeddingPolicy::keep_fp32 : EmbeddingPolicy::quantize;
+}
+std::string embeddings_name(EmbeddingPolicy e) { return e == EmbeddingPolicy::keep_fp32 ? "keep_fp32" : "quantize"; }
+
+const std::vector<std::string> kQualityColumns = {"model", "bits_per_weight", "accuracy", "loss", "kl"};
+
+std::vector<Cell> quality_row(const std::string& label, double bpw, const QuantQuality& q) {
+    return {label, bpw, 100 * q.accuracy, q.loss, q.kl};
+}
+
+void add_quality_scalars(Result& r, const std::string& suffix, const QuantQuality& q) {
+    r.scalars.push_back({"accuracy_" + suffix, 100 * q.accuracy, "%"});
+    r.scalars.push_back({"loss_" + suffix, q.loss, ""});
+    r.scalars.push_back({"kl_" + suffix, q.kl, "nats"});
+}
+
+// [SECTION] ptq_sweep
+
+Result run_ptq_sweep(const ExperimentArgs& a, RunContext& ctx) {
+    Result r;
+    Start s;
+    if (!obtain_start(a, ctx, s)) return r.is_cancelled = true, r;
+    Gpt& fp = *s.model.model;
+    const ReferenceDist ref = capture_reference(fp, s.test);
+    const QuantQuality base = measure_quality(fp, ref);
+    add_quality_scalars(r, "fp32", base);
+    std::vector<EmbeddingPolicy> embs = {EmbeddingPolicy::keep_fp32, EmbeddingPolicy::quantize};
+    if (a.choice("embeddings") != "both") embs = {parse_embeddings(a.choice("embeddings"))};
+    const auto formats = split_list(a.text("formats")), grans = split_list(a.text("granularities"));
+    Table t{"ptq", {"format", "granularity", "embeddings", "bits_per_weight", "model_bits_per_weight", "accuracy",
+                    "loss", "kl", "accuracy_drop"}, {}};
+    t.rows.push_back({std::string("fp32"), std::string("-"), std::string("-"), 32.0, 32.0, 100 * base.accuracy,
+                      base.loss, 0.0, 0.0});
+    std::int64_t done = 0;
+    const auto total = std::int64_t(formats.size() * grans.size() * embs.size());
+    for (const std::string& f : formats)
+        for (const std::string& g : grans) {
+            const QuantScheme scheme = make_scheme(f, g, a.integer("group_size"));
+            if (scheme.granularity != parse_granularity(g)) continue;  // unscaled formats: once, as per_tensor
+            for (const EmbeddingPolicy e : embs) {
+                if (ctx.is_cancelled()) return r.is_cancelled = true, r;
+                ctx.progress(done++, total, short_name(scheme) + ", embeddings " + embeddings_name(e));
+                auto q = clone_model(fp);
+                const QuantPlan plan = uniform_plan(*q, scheme, e);
+                apply_ptq(*q, plan);
+                const QuantQuality m = measure_quality(*q, ref);
+                const QuantFootprint fpr = footprint(*q, plan);
+                t.rows.push_back({f, std::string(name_of(scheme.granularity)), embeddings_name(e),
+                                  fpr.bits_per_quantized_weight(), fpr.bits_per_weight(), 100 * m.accuracy, m.loss,
+                                  m.kl, 100 * (base.accuracy - m.accuracy)});
+                ctx.point("accuracy", fpr.bits_per_quantized_weight(), 100 * m.accuracy);
+            }
+        }
+    r.tables.push_back(std::move(t));
+    return r;
+}
+
+// [SECTION] qat_vs_ptq and bitnet
+
+// A histogram of values on [-lim, lim] in `bins` bins.
+Histogram histogram_of(const std::string& name, const std::vector<float>& v, double lim, int bins) {
+    Histogram h{name, {}, std::vector<double>(std::size_t(bins), 0.0)};
+    for (int i = 0; i <= bins; ++i) h.edges.push_back(-lim + 2 * lim * i / bins);
+    for (const float x : v) {
+        const int b = std::clamp(int((x + lim) / (2 * lim) * bins), 0, bins - 1);
+        h.counts[std::size_t(b)] += 1;
+    }
+    return h;
+}
+
+enum class QatStart { finetuned, base };
+
+// PTQ of the fine-tuned model vs QAT (from the fine-tuned model, or fine-tuning the base under QAT), with the
+// QAT run's dashboard and the histograms of one MLP matrix before and after.
+Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantScheme& scheme, EmbeddingPolicy emb,
+                      QatStart start, SteMode ste) {
+    Result r;
+    Start s;
+    if (!obtain_start(a, ctx, s)) return r.is_cancelled = true, r;
+    Gpt& fp = *s.model.model;
+    const ReferenceDist ref = capture_reference(fp, s.test);
+    const QuantPlan plan = uniform_plan(fp, scheme, emb);
+    const double bpw = footprint(fp, plan).bits_per_quantized_weight();
+    ctx.progress(0, 1, "PTQ");
+    auto ptq = clone_model(fp);
+    apply_ptq(*ptq, plan);
+    const QuantQuality q_fp = measure_quality(fp, ref), q_ptq = measure_quality(*ptq, ref);
+
+    std::unique_ptr<Gpt> qat;
+    if (start == QatStart::base) {
+        BaseModel b = obtain_base(*s.backend, s.spec.base, ctx);
+        qat = std::move(b.model);
+    } else {
+        qat = clone_model(fp);
+    }
+    FinetuneSpec spec;
+    spec.task = s.spec.task;
+    spec.steps = s.spec.steps;
+    spec.seed = s.spec.seed + 1;  // fresh data order for the QAT run
+    spec.lr = float(a.real("qat_lr"));
+    DashboardRecorder rec(r, ctx, "QAT " + short_name(scheme), std::max<std::int64_t>(1, spec.steps / 10),
+                          [&] { return response_loss(*qat, s.val, 16); });
+    const TrainSummary sum = qat_finetune(*qat, spec, plan, ste, &rec, ctx.cancel);
+    if (sum.is_cancelled) return r.is_cancelled = true, r;
+    const QuantQuality q_qat = measure_quality(*qat, ref);
+
+    const double v_fp = response_loss(fp, s.val, 16), v_ptq = response_loss(*ptq, s.val, 16);
+    r.series.push_back({"fp32_val_loss", "step", "loss", {0.0, double(spec.steps)}, {v_fp, v_fp}});
+    r.series.push_back({"ptq_val_loss", "step", "loss", {0.0, double(spec.steps)}, {v_ptq, v_ptq}});
+    add_quality_scalars(r, "fp32", q_fp);
+    add_quality_scalars(r, "ptq", q_ptq);
+    add_quality_scalars(r, "qat", q_qat);
+    r.scalars.push_back({"bits_per_weight", bpw, "bits"});
+    r.scalars.push_back({"qat_seconds", sum.seconds, "s"});
+    Table t{"quality", kQualityColumns, {}};
+    t.rows.push_back(quality_row("fp32", 32, q_fp));
+    t.rows.push_back(quality_row("PTQ " + short_name(scheme), bpw, q_ptq));
+    t.rows.push_back(quality_row("QAT " + short_name(scheme), bpw, q_qat));
+    r.tables.push_back(std::move(t));
+
+    const QuantTarget& h = plan[std::min<std::size_t>(plan.size() - 1, emb == EmbeddingPolicy::quantize ? 4 : 2)].target;
+    const std::vector<float> w_fp = read_target(fp, h), w_ptq = read_target(*ptq, h), w_qat = read_target(*qat, h);
+    double lim = 0;
+    for (const auto* v : {&w_fp, &w_ptq, &w_qat})
+        for (const float x : *v) lim = std::max(lim, double(std::fabs(x)));
+    r.histograms.push_back(histogram_of("weights_fp32", w_fp, lim, 61));
+    r.histograms.push_back(histogram_of("weights_ptq", w_ptq, lim, 61));
+    r.histograms.push_back(histogram_of("weights_qat", w_qat, lim, 61));
+    r.texts.push_back({"histogram_tensor", h.name});
+    return r;
+}
+
+Result run_qat_vs_ptq(const ExperimentArgs& a, RunContext& ctx) {
+    const QuantScheme scheme = make_scheme(a.choice("format"), a.choice("granularity"), a.integer("group_size"));
+    return qat_comparison(a, ctx, scheme, parse_embeddings(a.choice("embeddings")),
+                          a.choice("start") == "base" ? QatStart::base : QatStart::finetuned,
+                          a.choice("ste") == "clipped" ? SteMode::clipped : SteMode::identity);
+}
+
+Result run_bitnet(const ExperimentArgs& a, RunContext& ctx) {
+    const QuantScheme scheme = make_scheme("ternary", a.choice("granularity"), a.integer("group_size"));
+    return qat_comparison(a, ctx, scheme, parse_embeddings(a.choice("embeddings")),
+                          a.choice("start") == "base" ? QatStart::base : QatStart::finetuned, SteMode::identity);
+}
+
+// [SECTION] mixed_bit
+
+Result run_mixed_bit(const ExperimentArgs& a, RunContext& ctx) {
+    Result r;
+    Start s;
+    if (!obtain_start(a, ctx, s)) return r.is_cancelled = true, r;
+    Gpt& fp = *s.model.model;
+    const std::int64_t gs = a.integer("group_size");
+    const std::string g = a.choice("granularity");
+    const QuantScheme low = make_scheme(a.choice("low"), g, gs), mid = make_scheme(a.choice("mid"), g, gs),
+                      high = make_scheme(a.choice("high"), g, gs);
+    const auto targets = quant_targets(fp, parse_embeddings(a.choice("embeddings")));
+    ctx.progress(0, 1, "sensitivity of each tensor");
+    double base_loss = 0;
+    const std::vector<Sensitivity> sens = measure_sensitivity(fp, targets, low, high, s.val, &base_loss);
+    const double budget = a.real("budget");
+    const QuantPlan mixed = allocate_bits(sens, low, high, budget, Priority::most_sensitive);
+    const QuantPlan control = allocate_bits(sens, low, high, budget, Priority::least_sensitive);
+    auto uniform = [&](const QuantScheme& q) {
+        QuantPlan p;
+        for (const QuantTarget& t : targets) p.push_back({t, q});
+        return p;
+    };
+    const ReferenceDist ref = capture_reference(fp, s.test);
+    Table plans{"plans", kQualityColumns, {}};
+    plans.rows.push_back(quality_row("fp32", 32, measure_quality(fp, ref)));
+    const std::vector<std::pair<std::string, QuantPlan>> runs = {
+        {"uniform " + short_name(low), uniform(low)},  {"uniform " + short_name(mid), uniform(mid)},
+        {"uniform " + short_name(high), uniform(high)}, {"mixed by sensitivity", mixed},
+        {"mixed, least sensitive first (control)", control}};
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        if (ctx.is_cancelled()) return r.is_cancelled = true, r;
+        ctx.progress(std::int64_t(i), std::int64_t(runs.size()), runs[i].first);
+        auto q = clone_model(fp);
+        apply_ptq(*q, runs[i].second);
+        plans.rows.push_back(quality_row(runs[i].first, footprint(*q, runs[i].second).bits_per_quantized_weight(),
+                                         measure_quality(*q, ref)));
+    }
+    Table st{"sensitivity", {"tensor", "params", "loss_increase_low", "loss_increase_high", "chosen"}, {}};
+    for (std::size_t i = 0; i < sens.size(); ++i)
+        st.rows.push_back({sens[i].target.name, double(sens[i].target.rows * sens[i].target.cols),
+                           sens[i].loss_low - base_loss, sens[i].loss_high - base_loss, short_name(mixed[i].scheme)});
+    r.tables.push_back(std::move(plans));
+    r.tables.push_back(std::move(st));
+    r.scalars.push_back({"budget_bits_per_weight", budget, "bits"});
+    r.scalars.push_back({"mixed_bits_per_weight", footprint(fp, mixed).bits_per_quantized_weight(), "bits"});
+    return r;
+}
+
+}  // namespace
+
+void register_quant_experiments(ExperimentRegistry& reg) {
+    const std::vector<std::string> emb = {"keep_fp32", "quantize"};
+    ExperimentInfo sweep{"ptq_sweep", "PTQ: formats x granularity x embeddings",
+                         "Post-training quantization of a fine-tuned model's weights in each format and granularity, "
+                         "with and without the embeddings: exact-match accuracy, loss, KL to the fp32 model's "
+                         "next-token distribution, and bits per weight (scales included).",
+                         {}, 60, run_ptq_sweep};
+    add_start_params(sweep.params);
+    sweep.params.push_back({"formats", ParamKind::text, "int8,fp8_e4m3,int4,nf4,fp4_e2m1,palette3,palette2,ternary", 0,
+                            0, {}, "comma-separated formats"});
+    sweep.params.push_back({"granularities", ParamKind::text, "per_tensor,per_channel,per_group", 0, 0, {},
+                            "comma-separated granularities"});
+    sweep.params.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
+    sweep.params.push_back({"embeddings", ParamKind::choice, "both", 0, 0, {"both", "keep_fp32", "quantize"},
+                            "quantize the token/position embeddings too"});
+    reg.add(std::move(sweep));
+
+    ExperimentInfo qat{"qat_vs_ptq", "QAT vs PTQ for one weight format",
+                       "Quantizes the fine-tuned model after the fact (PTQ) and trains it through the quantizer "
+                       "(QAT: fake quantization forward, straight-through estimator backward, fp32 master weights); "
+                       "the recovery curve, accuracy, loss, KL and weight histograms before and after.",
+                       {}, 70, run_qat_vs_ptq};
+    add_start_params(qat.params);
+    add_scheme_params(qat.params, "palette2", "per_channel");
+    qat.params.push_back({"embeddings", ParamKind::choice, "keep_fp32", 0, 0, emb, "quantize the embeddings too"});
+    qat.params.push_back({"qat_lr", ParamKind::log_real, "0.001", 1e-5, 1e-1, {}, "QAT peak learning rate"});
+    qat.params.push_back({"start", ParamKind::choice, "finetuned", 0, 0, {"finetuned", "base"},
+                          "QAT from the fine-tuned model, or fine-tune the base under QAT"});
+    qat.params.push_back({"ste", ParamKind::choice, "identity", 0, 0, {"identity", "clipped"},
+                          "straight-through estimator: pass every gradient, or block saturated weights"});
+    reg.add(std::move(qat));
+
+    ExperimentInfo bit{"bitnet", "BitNet b1.58: ternary after the fact vs trained ternary",
+                       "Every matrix in {-1, 0, 1} x mean|W| (absmean): ternarizing the fine-tuned model (PTQ) vs "
+                       "training with ternary weights (QAT). Embeddings stay fp32 as in BitNet.",
+                       {}, 70, run_bitnet};
+    add_start_params(bit.params);
+    bit.params.push_back({"granularity", ParamKind::choice, "per_tensor", 0, 0, kGranularities,
+                          "one absmean scale per ... (BitNet: per tensor)"});
+    bit.params.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
+    bit.params.push_back({"embeddings", ParamKind::choice, "keep_fp32", 0, 0, emb, "quantize the embeddings too"});
+    bit.params.push_back({"qat_lr", ParamKind::log_real, "0.001", 1e-5, 1e-1, {}, "QAT peak learning rate"});
+    bit.params.push_back({"start", ParamKind::choice, "finetuned", 0, 0, {"finetuned", "base"},
+                          "QAT from the fine-tuned model, or fine-tune the base under QAT"});
+    reg.add(std::move(bit));
+
+    ExperimentInfo mix{"mixed_bit", "Mixed-bit by layer sensitivity vs uniform",
+                       "Measures each tensor's loss increase when only it is quantized, gives the most sensitive "
+                       "the high width within an average bits-per-weight budget, and compares with uniform low, "
+                       "middle and high widths and with the opposite allocation.",
+                       {}, 40, run_mixed_bit};
+    add_start_params(mix.params);
+    mix.params.push_back({"low", ParamKind::choice, "palette2", 0, 0, names_of_formats(), "the low width"});
+    mix.params.push_back({"mid", ParamKind::choice, "palette3", 0, 0, names_of_formats(), "the uniform middle"});
+    mix.params.push_back({"high", ParamKind::choice, "palette4", 0, 0, names_of_formats(), "the high width"});
+    mix.params.push_back({"granularity", ParamKind::choice, "per_tensor", 0, 0, kGranularities, "one scale/palette per ..."});
+    mix.params.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
+    mix.params.push_back({"budget", ParamKind::real, "3.5", 1, 16, {}, "average bits per quantized weight"});
+    mix.params.push_back({"embeddings", ParamKind::choice, "quantize", 0, 0, emb, "quantize the embeddings too"});
+    reg.add(std::move(mix));
+}
+
+}  // namespace tl

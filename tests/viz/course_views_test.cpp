@@ -1,0 +1,166 @@
+// Screenshots of the course views (memory, lora_sweep, method_compare, formats, slerp, ptq_qat) under Xvfb: a
+// hand-written Result with known values is rendered, and each value's palette colour must lie where the plot's
+// rectangle and axis range put it (plain linear formula here, not the plot code), and not where there is no data.
+// An empty Result must render every view without throwing (views degrade, naming what is missing).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include "app/result_viewer.hpp"
+#include "app/window.hpp"
+#include "plot/palette.hpp"
+
+namespace tl::viz {
+namespace {
+
+const PlotRecord* find_plot(const Snapshot& s, const std::string& id) {
+    for (const PlotRecord& p : s.plots)
+        if (p.id == id) return &p;
+    return nullptr;
+}
+
+// Pixel of data (x, y): category axes span -0.5 .. n-0.5, which the recorded map already holds.
+std::pair<int, int> px_of(const PlotRecord& p, double x, double y) {
+    const double fx = (x - p.x.lo) / (p.x.hi - p.x.lo), fy = (y - p.y.lo) / (p.y.hi - p.y.lo);
+    return {int(std::lround(p.left + fx * (p.right - p.left))), int(std::lround(p.bottom - fy * (p.bottom - p.top)))};
+}
+
+bool colour_near(const Image& img, std::pair<int, int> at, int radius, Rgb c, int tol = 30) {
+    for (int y = at.second - radius; y <= at.second + radius; ++y)
+        for (int x = at.first - radius; x <= at.first + radius; ++x) {
+            if (x < 0 || y < 0 || x >= img.width || y >= img.height) continue;
+            const std::uint8_t* px = img.at(x, y);
+            if (std::abs(px[0] - c.r) <= tol && std::abs(px[1] - c.g) <= tol && std::abs(px[2] - c.b) <= tol)
+                return true;
+        }
+    return false;
+}
+
+Snapshot render(const Result& r, const std::string& view) {
+    ResultViewOptions o;
+    o.view = view, o.takeaway = "A takeaway line.";
+    Snapshot s = render_result(r, o);
+    if (const char* dir = std::getenv("TL_VIZ_SCREENSHOT_DIR"))  // to look at the pictures: set it to a folder
+        write_png(s.image, std::string(dir) + "/" + view + (r.tables.empty() && r.series.empty() ? "_empty" : "") + ".png");
+    return s;
+}
+
+class CourseViews : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!display_available()) GTEST_SKIP() << "no display (" << last_glfw_error() << "); run under xvfb-run";
+    }
+};
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+TEST_F(CourseViews, MemoryStacksCategoriesPerEstimate) {
+    Result r;
+    r.tables.push_back({"categories", {"category", "predicted_bytes", "measured_bytes"},
+                        {{std::string("weights"), 60 * kMiB, 60 * kMiB}, {std::string("activations"), 30 * kMiB, 50 * kMiB}}});
+    r.scalars.push_back({"course_training_bytes", 180 * kMiB, "bytes"});
+    const Snapshot s = render(r, "memory");
+    const PlotRecord* p = find_plot(s, "memory_bars");
+    ASSERT_NE(p, nullptr);
+    // Columns: 0 course (weights 60, grads 60, optimizer 60), 1 predicted (60 + 30), 2 measured (60 + 50), MiB.
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 0, 90), 2, palette_rgb("grads")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 0, 150), 2, palette_rgb("optimizer")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1, 30), 2, palette_rgb("weights")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1, 75), 2, palette_rgb("activations")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 2, 85), 2, palette_rgb("activations")));
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 1, 100), 2, palette_rgb("activations")));  // above 90 MiB
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 2, 30), 2, palette_rgb("grads")));         // no grads measured
+}
+
+TEST_F(CourseViews, LoraSweepPutsRanksOnALog2Axis) {
+    Result r;
+    Series acc{"accuracy", "rank", "%", {1, 2, 4, 8, 16, 32, 64}, {10, 30, 55, 70, 75, 76, 76}};
+    r.series.push_back(acc);
+    r.scalars.push_back({"full_accuracy", 90, "%"});
+    const Snapshot s = render(r, "lora_sweep");
+    const PlotRecord* p = find_plot(s, "lora_accuracy");
+    ASSERT_NE(p, nullptr);
+    for (std::size_t i = 0; i < acc.x.size(); ++i)  // rank 2^k sits at k: equal steps per doubling
+        EXPECT_TRUE(colour_near(s.image, px_of(*p, double(i), acc.y[i]), 2, palette_rgb("lora"))) << "rank " << acc.x[i];
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 1, 80), 4, palette_rgb("lora")));  // far above the rank-2 point
+}
+
+TEST_F(CourseViews, MethodCompareColoursEachMethodsBar) {
+    Result r;
+    r.tables.push_back({"methods", {"method", "accuracy_after", "trainable", "peak_mib", "ms_per_step"},
+                        {{std::string("full"), 80.0, 1e6, 40.0, 20.0}, {std::string("lora"), 60.0, 1e4, 20.0, 12.0},
+                         {std::string("ia3"), 20.0, 1e2, 18.0, 11.0}}});
+    const Snapshot s = render(r, "method_compare");
+    const PlotRecord* p = find_plot(s, "compare_accuracy_after");
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1, 30), 2, palette_rgb("lora")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 2, 10), 2, palette_rgb("ia3")));
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 2, 40), 3, palette_rgb("ia3")));  // above ia3's 20 %
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 2, 10), 3, palette_rgb("lora")));
+}
+
+TEST_F(CourseViews, FormatsDrawsTheNormalRangeOnTheLog2Axis) {
+    Result r;  // fp16: max 65504, min normal 2^-14, min subnormal 2^-24 (IEEE 754 binary16)
+    r.tables.push_back({"formats", {"format", "bits", "kind", "max", "min_normal", "min_subnormal", "epsilon", "note"},
+                        {{std::string("fp16"), 16.0, std::string("float"), 65504.0, std::ldexp(1.0, -14),
+                          std::ldexp(1.0, -24), std::ldexp(1.0, -10), std::string("")},
+                         {std::string("int8"), 8.0, std::string("integer"), 127.0, 1.0, 1.0, 1.0, std::string("")}}});
+    const Snapshot s = render(r, "formats");
+    const PlotRecord* p = find_plot(s, "formats_range");
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 0, 0), 2, palette_rgb("fp16")));         // 2^0 is normal in fp16
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, -20, 0), 2, palette_rgb("fp16")));      // subnormal: the pale part
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 17, 0), 3, palette_rgb("fp16")));       // beyond 65504 < 2^16
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 3.5, 1), 2, palette_rgb("int8")));       // 1 .. 127
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, -2, 1), 3, palette_rgb("int8")));
+}
+
+TEST_F(CourseViews, SlerpPlotsEachTaskAlongT) {
+    Result r;
+    r.series.push_back({"slerp_reverse", "t", "%", {0, 0.5, 1}, {90, 60, 10}});
+    r.series.push_back({"slerp_norm", "t", "mean |W|", {0, 0.5, 1}, {2, 2, 2}});
+    r.series.push_back({"linear_norm", "t", "mean |W|", {0, 0.5, 1}, {2, 2 * std::cos(0.5), 2}});  // theta = 1 rad
+    const Snapshot s = render(r, "slerp");
+    const PlotRecord* p = find_plot(s, "slerp_accuracy");
+    ASSERT_NE(p, nullptr);
+    for (auto [t, y] : {std::pair{0.0, 90.0}, {0.5, 60.0}, {1.0, 10.0}})
+        EXPECT_TRUE(colour_near(s.image, px_of(*p, t, y), 2, palette_rgb("reverse"))) << "t = " << t;
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 0.5, 95), 3, palette_rgb("reverse")));
+    ASSERT_NE(find_plot(s, "slerp_plane"), nullptr);
+}
+
+TEST_F(CourseViews, PtqQatGroupsBarsPerScheme) {
+    Result r;
+    r.tables.push_back({"schemes", {"scheme", "ptq_accuracy", "qat_accuracy"},
+                        {{std::string("int8"), 70.0, 72.0}, {std::string("int4"), 20.0, 60.0}}});
+    const Snapshot s = render(r, "ptq_qat");
+    const PlotRecord* p = find_plot(s, "ptq_qat_bars");
+    ASSERT_NE(p, nullptr);
+    // Two groups per category of width 0.8: PTQ centred at i - 0.2, QAT at i + 0.2.
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1 - 0.2, 10), 2, palette_rgb("ptq")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1 + 0.2, 50), 2, palette_rgb("qat")));
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 1 - 0.2, 40), 2, palette_rgb("ptq")));  // PTQ int4 is 20 %
+}
+
+TEST_F(CourseViews, EmptyResultDrawsEveryViewWithoutData) {
+    for (const char* view : {"memory", "lora_sweep", "method_compare", "formats", "slerp", "ptq_qat"}) {
+        Snapshot s;
+        ASSERT_NO_THROW(s = render(Result{}, view)) << view;
+        EXPECT_FALSE(s.plots.empty()) << view << ": the frames are drawn, with a note";
+    }
+}
+
+// To look at a real experiment's Result: TL_VIZ_RESULT=r.json TL_VIZ_VIEW=memory TL_VIZ_SCREENSHOT_DIR=/tmp/shots.
+TEST_F(CourseViews, RendersAResultFileWhenAsked) {
+    const char *file = std::getenv("TL_VIZ_RESULT"), *view = std::getenv("TL_VIZ_VIEW");
+    if (!file || !view) GTEST_SKIP() << "set TL_VIZ_RESULT and TL_VIZ_VIEW to render a saved Result";
+    std::ifstream in(file);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_FALSE(render(result_from_json(text), view).plots.empty());
+}
+
+}  // namespace
+}  // namespace tl::viz
