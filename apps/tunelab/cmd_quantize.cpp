@@ -22,6 +22,8 @@ struct QuantizeOptions {
 std::string granularity_name(const QuantizeOptions& o) {
     std::string g = o.granularity.empty() ? (o.group > 0 ? "group" : "channel") : o.granularity;
     if (g == "tensor" || g == "channel" || g == "group") g = "per_" + g;
+    if (g != "per_tensor" && g != "per_channel" && g != "per_group")
+        throw Error("[cli] unknown granularity '" + o.granularity + "'; use tensor, channel or group");
     return g;
 }
 

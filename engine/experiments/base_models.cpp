@@ -65,7 +65,7 @@ fs::path base_model_dir(const BaseSpec& s) {
     std::snprintf(lr, sizeof lr, "%g", s.lr);
     return cache_root() / "models" /
            ("base-" + s.preset + "-steps" + std::to_string(s.steps) + "-seed" + std::to_string(s.seed) + "-lr" + lr +
-            "-r" + std::to_string(kEngineRevision));
+            "-r" + std::to_string(kModelRevision));
 }
 
 BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx) {
@@ -134,7 +134,7 @@ fs::path finetuned_model_dir(const FinetunedSpec& s) {
     std::snprintf(lr, sizeof lr, "%g", s.lr);
     return cache_root() / "models" /
            ("ft-" + base_model_dir(s.base).filename().string() + "-" + s.task + "-steps" + std::to_string(s.steps) +
-            "-lr" + lr + "-seed" + std::to_string(s.seed) + "-r" + std::to_string(kEngineRevision));
+            "-lr" + lr + "-seed" + std::to_string(s.seed) + "-r" + std::to_string(kModelRevision));
 }
 
 BaseModel obtain_finetuned(Backend& backend, const FinetunedSpec& spec, RunContext& ctx) {

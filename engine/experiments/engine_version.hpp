@@ -1,7 +1,13 @@
 // The engine revision that cached results are keyed on. Bump it in any change that alters what an experiment
-// returns (a kernel's rounding, a default, a data split): every cached result then becomes a miss.
+// returns (a kernel's rounding, a default, a data split, how a result is computed): every cached result then
+// becomes a miss.
 #pragma once
 
 namespace tl {
-inline constexpr int kEngineRevision = 1;
+// 2: format_rounding measures each value's gap to its true neighbour (was every 64th value) and adds every_format.
+inline constexpr int kEngineRevision = 2;
+
+// The revision cached base and fine-tuned models are keyed on: bump it only when training itself changes (a kernel,
+// the data, a recipe default), so a fix in how an experiment reports does not cost every learner a pretraining.
+inline constexpr int kModelRevision = 1;
 }

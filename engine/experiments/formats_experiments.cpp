@@ -31,18 +31,20 @@ Result run_format_table(const ExperimentArgs&, RunContext&) {
     return r;
 }
 
-// Every positive finite value of a format up to 8 bits (16-bit floats: every 64th code), for the grid view.
-std::vector<double> positive_grid(const FormatInfo& f) {
-    std::vector<double> out;
-    if (f.kind == FormatKind::palette) return out;
-    const std::uint32_t codes = f.bits >= 32 ? 0 : 1u << f.bits, step = f.bits > 8 ? 64 : 1;
-    for (std::uint32_t c = 0; c < codes; c += step) {
-        const double v = format_decode(f, c);
-        if (std::isfinite(v) && v > 0) out.push_back(v);
+// The relative gap from a value to the next representable one, (next - v) / v, for the log-axis "precision vs
+// magnitude" plot: every positive code of formats up to 8 bits, about 4096 evenly spaced codes of wider ones
+// (each measured against its true neighbour, code + 1, so a sampled grid never inflates the gap).
+Series relative_gaps(const FormatInfo& f) {
+    Series gap{"relative_gap", "value", "gap / value", {}, {}};
+    if (f.kind == FormatKind::palette) return gap;
+    const std::uint64_t codes = std::uint64_t(1) << f.bits, step = std::max<std::uint64_t>(1, codes >> 12);
+    for (std::uint64_t c = 1; c + 1 < codes; c += step) {  // from code 1: the smallest positive value
+        const double v = format_decode(f, std::uint32_t(c)), next = format_decode(f, std::uint32_t(c + 1));
+        if (!std::isfinite(v) || !std::isfinite(next) || v <= 0 || next <= v) continue;
+        gap.x.push_back(v);
+        gap.y.push_back((next - v) / v);
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    return gap;
 }
 
 // The same value in every format with a fixed value table (palettes are fitted per tensor, so they are left out);
@@ -84,14 +86,7 @@ Result run_format_rounding(const ExperimentArgs& a, RunContext&) {
         r.scalars.push_back({"min_subnormal", facts.min_subnormal, ""});
         r.scalars.push_back({"epsilon", facts.epsilon, ""});
     }
-    // The grid: relative gap to the next representable value (log-axis "precision vs magnitude" plot).
-    const std::vector<double> grid = positive_grid(f);
-    Series gap{"relative_gap", "value", "gap / value", {}, {}};
-    for (std::size_t i = 0; i + 1 < grid.size(); ++i) {
-        gap.x.push_back(grid[i]);
-        gap.y.push_back((grid[i + 1] - grid[i]) / grid[i]);
-    }
-    r.series.push_back(std::move(gap));
+    r.series.push_back(relative_gaps(f));
     r.tables.push_back(round_in_every_format(x));
     return r;
 }

@@ -21,7 +21,7 @@ namespace tl {
 namespace {
 
 constexpr std::uint64_t kHeldOutSalt = 0x51ED270B27A3F4C1ull;  // a corpus stream training never draws
-constexpr int kBinsPerBinade = 4;
+constexpr int kBinsPerBinade = 1;  // one bin per power of two: a binade of the format
 
 std::vector<std::string> float_format_names() {
     std::vector<std::string> out;
@@ -228,6 +228,29 @@ void add_eval(Result& r, const std::string& k, const LoadEval& e) {
     r.texts.push_back({"sample_" + k, e.sample});
 }
 
+// Per tensor and in total: how many loaded values differ from the correct load, how many are inf/NaN.
+struct LoadDiff {
+    Table per_tensor{"tensors", {"tensor", "max_abs_stored", "max_abs_loaded", "changed", "nonfinite"}, {}};
+    double changed = 0, nonfinite = 0, max_abs = 0;
+};
+
+LoadDiff compare_loads(const ParamTable& t, const std::vector<float>& correct, const std::vector<float>& loaded) {
+    LoadDiff d;
+    for (const ParamInfo& p : t.entries()) {
+        double mc = 0, ml = 0, ch = 0, nf = 0;
+        for (std::int64_t j = 0; j < p.numel(); ++j) {
+            const float c = correct[std::size_t(p.offset + j)], l = loaded[std::size_t(p.offset + j)];
+            mc = std::max(mc, double(std::fabs(c)));
+            if (std::isfinite(l)) ml = std::max(ml, double(std::fabs(l)));
+            else nf += 1;
+            ch += c != l ? 1 : 0;  // NaN != anything: counted as changed
+        }
+        d.per_tensor.rows.push_back({p.name, mc, ml, ch, nf});
+        d.changed += ch, d.nonfinite += nf, d.max_abs = std::max(d.max_abs, mc);
+    }
+    return d;
+}
+
 Result run_wrong_format_load(const ExperimentArgs& a, RunContext& ctx) {
     auto backend = make_cpu_backend({ctx.threads});
     BaseModel base = obtain_base(*backend, base_spec_from(a), ctx);
@@ -253,20 +276,7 @@ Result run_wrong_format_load(const ExperimentArgs& a, RunContext& ctx) {
                     : mode == "fp16"            ? float(format_round(fp16, correct[i]))
                                                 : correct[i];
     }
-    Table per{"tensors", {"tensor", "max_abs_stored", "max_abs_loaded", "changed", "nonfinite"}, {}};
-    double changed = 0, nonfinite = 0, max_abs = 0;
-    for (const ParamInfo& p : m.params().entries()) {
-        double mc = 0, ml = 0, ch = 0, nf = 0;
-        for (std::int64_t j = 0; j < p.numel(); ++j) {
-            const float c = correct[std::size_t(p.offset + j)], l = loaded[std::size_t(p.offset + j)];
-            mc = std::max(mc, double(std::fabs(c)));
-            if (std::isfinite(l)) ml = std::max(ml, double(std::fabs(l)));
-            else nf += 1;
-            ch += c != l ? 1 : 0;  // NaN != anything: counted as changed
-        }
-        per.rows.push_back({p.name, mc, ml, ch, nf});
-        changed += ch, nonfinite += nf, max_abs = std::max(max_abs, mc);
-    }
+    LoadDiff diff = compare_loads(m.params(), correct, loaded);
     CorpusStream held(std::uint64_t(a.integer("base_seed")) ^ kHeldOutSalt);
     const Batch b = corpus_batch(held, 8, int(m.config().n_positions));
     ctx.progress(0, 3, "evaluating the original fp32 weights");
@@ -279,14 +289,14 @@ Result run_wrong_format_load(const ExperimentArgs& a, RunContext& ctx) {
     double agree = 0;
     for (std::size_t i = 0; i < ok.top1.size(); ++i) agree += ok.top1[i] == bad.top1[i] ? 1 : 0;
     r.scalars.push_back({"weights_total", double(scaled.size()), ""});
-    r.scalars.push_back({"weights_changed", changed, ""});
-    r.scalars.push_back({"weights_nonfinite", nonfinite, ""});
-    r.scalars.push_back({"max_abs_weight_stored", max_abs, ""});
+    r.scalars.push_back({"weights_changed", diff.changed, ""});
+    r.scalars.push_back({"weights_nonfinite", diff.nonfinite, ""});
+    r.scalars.push_back({"max_abs_weight_stored", diff.max_abs, ""});
     add_eval(r, "fp32", ref);
     add_eval(r, "correct", ok);
     add_eval(r, "loaded", bad);
     r.scalars.push_back({"top1_agreement", 100 * agree / double(ok.top1.size()), "%"});
-    r.tables.push_back(std::move(per));
+    r.tables.push_back(std::move(diff.per_tensor));
     return r;
 }
 

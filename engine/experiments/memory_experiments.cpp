@@ -1,5 +1,6 @@
 // Experiments of the memory lessons: predicted vs measured memory of a tunelab model (a few real CPU training
-// steps under the MemoryLedger), and the detailed model on a real model's shape ("does it fit my GPU?").
+// steps under the MemoryLedger), activations across batch sizes, and the detailed model on a real model's shape
+// ("does it fit my GPU?").
 // The arithmetic and the measurement: engine/memory (memory_model.hpp, measure.hpp); the story: docs/memory.md.
 #include "experiments/all_experiments.hpp"
 #include "memory/measure.hpp"
@@ -36,15 +37,21 @@ void add_terms(Result& r, const Prediction& p) {
     r.scalars.push_back({"predicted_total_bytes", p.total(), "bytes"});
 }
 
-Result run_memory_breakdown(const ExperimentArgs& a, RunContext& ctx) {
+// The measurement both engine experiments share: preset, method and rank, sequence length, threads.
+MeasureSpec measure_spec_from(const ExperimentArgs& a, const RunContext& ctx) {
     MeasureSpec spec;
     spec.config = find_preset(a.choice("preset")).config;
     spec.name = a.choice("preset");
     spec.method = method_from(a);
-    spec.batch = a.integer("batch");
     spec.seq = a.integer("seq");
-    spec.steps = a.integer("steps");
     spec.threads = ctx.threads;
+    return spec;
+}
+
+Result run_memory_breakdown(const ExperimentArgs& a, RunContext& ctx) {
+    MeasureSpec spec = measure_spec_from(a, ctx);
+    spec.batch = a.integer("batch");
+    spec.steps = a.integer("measure_steps");
     ctx.progress(0, 1, "training under the memory ledger");
     const Comparison c = compare_on_engine(spec, Measure::yes);
     ctx.progress(1, 1, "done");
@@ -63,13 +70,8 @@ Result run_memory_breakdown(const ExperimentArgs& a, RunContext& ctx) {
 // Activations grow with batch x sequence: the breakdown at batch 1, 2, 4 ... max_batch, measured and predicted,
 // as series against the tokens per step (B x T), with the course's N x 3 x M as a flat line.
 Result run_memory_batch_sweep(const ExperimentArgs& a, RunContext& ctx) {
-    MeasureSpec spec;
-    spec.config = find_preset(a.choice("preset")).config;
-    spec.name = a.choice("preset");
-    spec.method = method_from(a);
-    spec.seq = a.integer("seq");
+    MeasureSpec spec = measure_spec_from(a, ctx);
     spec.steps = 1;
-    spec.threads = ctx.threads;
     const std::int64_t seq = spec.seq > 0 ? spec.seq : spec.config.n_positions;
     Result r;
     Series measured_act{"measured_activations", "tokens per step", "bytes", {}, {}};
@@ -131,7 +133,8 @@ void register_memory_experiments(ExperimentRegistry& r) {
                       {"rank", ParamKind::integer, "8", 1, 128, {}, "LoRA rank"},
                       {"batch", ParamKind::integer, "4", 1, 64, {}, "rows per step"},
                       {"seq", ParamKind::integer, "0", 0, 256, {}, "tokens per row (0: the preset's context)"},
-                      {"steps", ParamKind::integer, "2", 1, 100, {}, "training steps actually run"}},
+                      // Not `steps`: the peaks are reached in the first step, and --quick sets steps=60.
+                      {"measure_steps", ParamKind::integer, "2", 1, 20, {}, "training steps actually run"}},
            .estimated_seconds = 2,
            .run = run_memory_breakdown});
     r.add({.name = "memory_batch_sweep",

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <tuple>
 
 #include "core/backend.hpp"
 #include "core/error.hpp"
@@ -60,7 +61,7 @@ const std::vector<std::string> kGranularities = {"per_tensor", "per_channel", "p
 void add_start_params(std::vector<ParamSpec>& p) {
     add_base_params(p);
     p.push_back({"task", ParamKind::choice, "reverse", 0, 0, names_of_tasks(), "the task the model was fine-tuned on"});
-    p.push_back({"steps", ParamKind::integer, "300", 1, 100000, {}, "fine-tuning steps (and QAT steps)"});
+    p.push_back({"steps", ParamKind::integer, "300", 1, 100000, {}, "fine-tuning steps of the starting model"});
     p.push_back({"lr", ParamKind::log_real, "0.003", 1e-5, 1e-1, {}, "fine-tuning peak learning rate"});
     p.push_back({"seed", ParamKind::integer, "1", 0, 1000000, {}, "fine-tuning data order seed"});
     p.push_back({"eval_n", ParamKind::integer, "100", 1, 10000, {}, "test examples scored"});
@@ -120,8 +121,12 @@ Result run_ptq_sweep(const ExperimentArgs& a, RunContext& ctx) {
                       base.loss, 0.0, 0.0});
     std::int64_t done = 0;
     const auto total = std::int64_t(formats.size() * grans.size() * embs.size());
-    for (const std::string& f : formats)
-        for (const std::string& g : grans) {
+    for (const std::string& entry : formats)
+        for (const std::string& g0 : grans) {
+            // "palette3@per_tensor": this format at this granularity only (a per-row palette costs bits)
+            const auto at = entry.find('@');
+            const std::string f = entry.substr(0, at), g = at == std::string::npos ? g0 : entry.substr(at + 1);
+            if (at != std::string::npos && g0 != grans.front()) continue;
             const QuantScheme scheme = make_scheme(f, g, a.integer("group_size"));
             if (scheme.granularity != parse_granularity(g)) continue;  // unscaled formats: once, as per_tensor
             for (const EmbeddingPolicy e : embs) {
@@ -157,8 +162,55 @@ Histogram histogram_of(const std::string& name, const std::vector<float>& v, dou
 
 enum class QatStart { finetuned, base };
 
+// The model QAT and its fp32 control start from: the fine-tuned model, or the base (then training teaches the task).
+std::unique_ptr<Gpt> starting_model(Start& s, QatStart start, RunContext& ctx) {
+    if (start == QatStart::finetuned) return clone_model(*s.model.model);
+    return std::move(obtain_base(*s.backend, s.spec.base, ctx).model);
+}
+
+struct QatRun {
+    std::unique_ptr<Gpt> qat, control, control_ptq;  // QAT; the same training in fp32; that, quantized after
+    TrainSummary summary;
+};
+
+// QAT under the plan, and the control: identical training (data, steps, lr) without the quantizer, then PTQ.
+// Without the control, QAT gets credit for the extra training itself (large on an under-trained model).
+QatRun train_qat_and_control(const ExperimentArgs& a, RunContext& ctx, Start& s, const QuantPlan& plan,
+                             QatStart start, SteMode ste, Result& r) {
+    FinetuneSpec spec;
+    spec.task = s.spec.task;
+    spec.steps = a.integer("qat_steps");
+    spec.seed = s.spec.seed + 1;  // fresh data order for the extra training
+    spec.lr = float(a.real("qat_lr"));
+    QatRun run;
+    run.qat = starting_model(s, start, ctx);
+    Gpt& q = *run.qat;
+    DashboardRecorder rec(r, ctx, "QAT " + short_name(plan.front().scheme), std::max<std::int64_t>(1, spec.steps / 10),
+                          [&] { return response_loss(q, s.val, 16); });
+    run.summary = qat_finetune(q, spec, plan, ste, &rec, ctx.cancel);
+    if (run.summary.is_cancelled) return run;
+    ctx.progress(0, 1, "the fp32 control: the same training without the quantizer");
+    run.control = starting_model(s, start, ctx);
+    run.summary.is_cancelled = finetune(*run.control, spec, nullptr, ctx.cancel).is_cancelled;
+    run.control_ptq = clone_model(*run.control);
+    apply_ptq(*run.control_ptq, plan);
+    return run;
+}
+
+void add_weight_histograms(Result& r, const QuantTarget& h, const std::vector<const Gpt*>& models,
+                           const std::vector<std::string>& names) {
+    std::vector<std::vector<float>> w;
+    double lim = 0;
+    for (const Gpt* m : models) {
+        w.push_back(read_target(*m, h));
+        for (const float x : w.back()) lim = std::max(lim, double(std::fabs(x)));
+    }
+    for (std::size_t i = 0; i < w.size(); ++i) r.histograms.push_back(histogram_of(names[i], w[i], lim, 61));
+    r.texts.push_back({"histogram_tensor", h.name});
+}
+
 // PTQ of the fine-tuned model vs QAT (from the fine-tuned model, or fine-tuning the base under QAT), with the
-// QAT run's dashboard and the histograms of one MLP matrix before and after.
+// fp32 control, the QAT run's dashboard and the histograms of one MLP matrix before and after.
 Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantScheme& scheme, EmbeddingPolicy emb,
                       QatStart start, SteMode ste) {
     Result r;
@@ -168,52 +220,31 @@ Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantSchem
     const ReferenceDist ref = capture_reference(fp, s.test);
     const QuantPlan plan = uniform_plan(fp, scheme, emb);
     const double bpw = footprint(fp, plan).bits_per_quantized_weight();
-    ctx.progress(0, 1, "PTQ");
     auto ptq = clone_model(fp);
     apply_ptq(*ptq, plan);
-    const QuantQuality q_fp = measure_quality(fp, ref), q_ptq = measure_quality(*ptq, ref);
-
-    std::unique_ptr<Gpt> qat;
-    if (start == QatStart::base) {
-        BaseModel b = obtain_base(*s.backend, s.spec.base, ctx);
-        qat = std::move(b.model);
-    } else {
-        qat = clone_model(fp);
-    }
-    FinetuneSpec spec;
-    spec.task = s.spec.task;
-    spec.steps = s.spec.steps;
-    spec.seed = s.spec.seed + 1;  // fresh data order for the QAT run
-    spec.lr = float(a.real("qat_lr"));
-    DashboardRecorder rec(r, ctx, "QAT " + short_name(scheme), std::max<std::int64_t>(1, spec.steps / 10),
-                          [&] { return response_loss(*qat, s.val, 16); });
-    const TrainSummary sum = qat_finetune(*qat, spec, plan, ste, &rec, ctx.cancel);
-    if (sum.is_cancelled) return r.is_cancelled = true, r;
-    const QuantQuality q_qat = measure_quality(*qat, ref);
-
-    const double v_fp = response_loss(fp, s.val, 16), v_ptq = response_loss(*ptq, s.val, 16);
-    r.series.push_back({"fp32_val_loss", "step", "loss", {0.0, double(spec.steps)}, {v_fp, v_fp}});
-    r.series.push_back({"ptq_val_loss", "step", "loss", {0.0, double(spec.steps)}, {v_ptq, v_ptq}});
-    add_quality_scalars(r, "fp32", q_fp);
-    add_quality_scalars(r, "ptq", q_ptq);
-    add_quality_scalars(r, "qat", q_qat);
-    r.scalars.push_back({"bits_per_weight", bpw, "bits"});
-    r.scalars.push_back({"qat_seconds", sum.seconds, "s"});
+    QatRun run = train_qat_and_control(a, ctx, s, plan, start, ste, r);
+    if (run.summary.is_cancelled) return r.is_cancelled = true, r;
+    ctx.progress(0, 1, "scoring");
+    const std::string n = short_name(scheme), steps = std::to_string(a.integer("qat_steps"));
     Table t{"quality", kQualityColumns, {}};
-    t.rows.push_back(quality_row("fp32", 32, q_fp));
-    t.rows.push_back(quality_row("PTQ " + short_name(scheme), bpw, q_ptq));
-    t.rows.push_back(quality_row("QAT " + short_name(scheme), bpw, q_qat));
+    const std::vector<std::tuple<std::string, std::string, Gpt*, double>> rows = {
+        {"fp32", "fp32 (fine-tuned)", &fp, 32.0},
+        {"ptq", "PTQ " + n, ptq.get(), bpw},
+        {"fp32_control", (start == QatStart::base ? "fp32 base fine-tuned " : "fp32 + ") + steps + " steps", run.control.get(), 32.0},
+        {"ptq_control", "PTQ " + n + " after those steps", run.control_ptq.get(), bpw},
+        {"qat", "QAT " + n + ", " + steps + " steps", run.qat.get(), bpw}};
+    for (const auto& [key, label, model, bits] : rows) {
+        const QuantQuality q = measure_quality(*model, ref);
+        add_quality_scalars(r, key, q);
+        t.rows.push_back(quality_row(label, bits, q));
+        const double v = response_loss(*model, s.val, 16);
+        if (key != "qat") r.series.push_back({key + "_val_loss", "step", "loss", {0.0, double(run.summary.losses.size())}, {v, v}});
+    }
     r.tables.push_back(std::move(t));
-
+    r.scalars.push_back({"bits_per_weight", bpw, "bits"});
+    r.scalars.push_back({"qat_seconds", run.summary.seconds, "s"});
     const QuantTarget& h = plan[std::min<std::size_t>(plan.size() - 1, emb == EmbeddingPolicy::quantize ? 4 : 2)].target;
-    const std::vector<float> w_fp = read_target(fp, h), w_ptq = read_target(*ptq, h), w_qat = read_target(*qat, h);
-    double lim = 0;
-    for (const auto* v : {&w_fp, &w_ptq, &w_qat})
-        for (const float x : *v) lim = std::max(lim, double(std::fabs(x)));
-    r.histograms.push_back(histogram_of("weights_fp32", w_fp, lim, 61));
-    r.histograms.push_back(histogram_of("weights_ptq", w_ptq, lim, 61));
-    r.histograms.push_back(histogram_of("weights_qat", w_qat, lim, 61));
-    r.texts.push_back({"histogram_tensor", h.name});
+    add_weight_histograms(r, h, {&fp, ptq.get(), run.qat.get()}, {"weights_fp32", "weights_ptq", "weights_qat"});
     return r;
 }
 
@@ -289,9 +320,10 @@ void register_quant_experiments(ExperimentRegistry& reg) {
                          "next-token distribution, and bits per weight (scales included).",
                          {}, 60, run_ptq_sweep};
     add_start_params(sweep.params);
-    sweep.params.push_back({"formats", ParamKind::text, "int8,fp8_e4m3,int4,nf4,fp4_e2m1,palette3,palette2,ternary", 0,
-                            0, {}, "comma-separated formats"});
-    sweep.params.push_back({"granularities", ParamKind::text, "per_tensor,per_channel,per_group", 0, 0, {},
+    sweep.params.push_back({"formats", ParamKind::text,
+                            "int8,int4,nf4,fp4_e2m1,palette3@per_tensor,palette2@per_tensor,ternary", 0, 0, {},
+                            "comma-separated formats; format@granularity pins one granularity"});
+    sweep.params.push_back({"granularities", ParamKind::text, "per_channel", 0, 0, {},
                             "comma-separated granularities"});
     sweep.params.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
     sweep.params.push_back({"embeddings", ParamKind::choice, "both", 0, 0, {"both", "keep_fp32", "quantize"},
@@ -304,8 +336,9 @@ void register_quant_experiments(ExperimentRegistry& reg) {
                        "the recovery curve, accuracy, loss, KL and weight histograms before and after.",
                        {}, 70, run_qat_vs_ptq};
     add_start_params(qat.params);
-    add_scheme_params(qat.params, "palette2", "per_channel");
+    add_scheme_params(qat.params, "palette2", "per_tensor");
     qat.params.push_back({"embeddings", ParamKind::choice, "keep_fp32", 0, 0, emb, "quantize the embeddings too"});
+    qat.params.push_back({"qat_steps", ParamKind::integer, "100", 1, 100000, {}, "QAT steps (and the control's)"});
     qat.params.push_back({"qat_lr", ParamKind::log_real, "0.001", 1e-5, 1e-1, {}, "QAT peak learning rate"});
     qat.params.push_back({"start", ParamKind::choice, "finetuned", 0, 0, {"finetuned", "base"},
                           "QAT from the fine-tuned model, or fine-tune the base under QAT"});
@@ -322,6 +355,7 @@ void register_quant_experiments(ExperimentRegistry& reg) {
                           "one absmean scale per ... (BitNet: per tensor)"});
     bit.params.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
     bit.params.push_back({"embeddings", ParamKind::choice, "keep_fp32", 0, 0, emb, "quantize the embeddings too"});
+    bit.params.push_back({"qat_steps", ParamKind::integer, "100", 1, 100000, {}, "QAT steps (and the control's)"});
     bit.params.push_back({"qat_lr", ParamKind::log_real, "0.001", 1e-5, 1e-1, {}, "QAT peak learning rate"});
     bit.params.push_back({"start", ParamKind::choice, "finetuned", 0, 0, {"finetuned", "base"},
                           "QAT from the fine-tuned model, or fine-tune the base under QAT"});

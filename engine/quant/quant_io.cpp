@@ -207,6 +207,10 @@ void save_quantized_model(const fs::path& dir, const Gpt& model, const QuantPlan
         fs::rename(tmp / "fp32" / "config.json", tmp / "config.json");
         fs::rename(tmp / "fp32" / "tunelab.json", tmp / "tunelab.json");
         fs::remove_all(tmp / "fp32");
+        json info = json::parse(read_file_text(tmp / "tunelab.json", 1 << 20));
+        info["dtype"] = "quantized";  // the fp32 parameters stay f32; the rest are described by the plan
+        info["quantization"] = plan_summary(quant);
+        write_file_atomic(tmp / "tunelab.json", info.dump(2) + "\n");
         write_safetensors(tmp / "model.safetensors", st);
     });
 }

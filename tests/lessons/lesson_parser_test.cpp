@@ -133,7 +133,25 @@ TEST(LessonCatalog, EveryShippedLessonParses) {
         EXPECT_FALSE(en.steps.empty()) << e.id;
         if (e.has_korean) {
             const Lesson ko = load_lesson(e.dir / "lesson.ko.md", experiments());
-            EXPECT_EQ(ko.steps.size(), en.steps.size()) << e.id << ": the Korean lesson has other steps";
+            ASSERT_EQ(ko.steps.size(), en.steps.size()) << e.id << ": the Korean lesson has other steps";
+            // A translation changes prose, labels and takeaways only: the same experiments with the same arguments.
+            for (std::size_t k = 0; k < en.steps.size(); ++k) {
+                const auto& a = en.steps[k].runs;
+                const auto& b = ko.steps[k].runs;
+                ASSERT_EQ(a.size(), b.size()) << e.id << " step " << k + 1;
+                for (std::size_t i = 0; i < a.size(); ++i) {
+                    EXPECT_EQ(a[i].experiment, b[i].experiment) << e.id << " step " << k + 1;
+                    EXPECT_EQ(a[i].arguments(), b[i].arguments()) << e.id << " step " << k + 1;
+                    EXPECT_EQ(a[i].view, b[i].view) << e.id << " step " << k + 1;
+                    ASSERT_EQ(a[i].params.size(), b[i].params.size()) << e.id << " step " << k + 1;
+                    for (std::size_t j = 0; j < a[i].params.size(); ++j) {
+                        EXPECT_EQ(a[i].params[j].name, b[i].params[j].name) << e.id;
+                        EXPECT_EQ(a[i].params[j].min, b[i].params[j].min) << e.id;
+                        EXPECT_EQ(a[i].params[j].max, b[i].params[j].max) << e.id;
+                        EXPECT_EQ(a[i].params[j].choices, b[i].params[j].choices) << e.id;
+                    }
+                }
+            }
         }
     }
 }

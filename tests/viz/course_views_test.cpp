@@ -145,11 +145,43 @@ TEST_F(CourseViews, PtqQatGroupsBarsPerScheme) {
     EXPECT_FALSE(colour_near(s.image, px_of(*p, 1 - 0.2, 40), 2, palette_rgb("ptq")));  // PTQ int4 is 20 %
 }
 
+TEST_F(CourseViews, SpectrumColoursEnergyCellsWithViridis) {
+    Result r;  // energy of 2 modules at r = 1, 2, 4: smallest 0.2 (viridis start), largest 1.0 (viridis end)
+    r.matrices.push_back({"energy", 2, 3, {0.2, 0.5, 0.9, 0.6, 0.8, 1.0}, {"h0.attn.c_attn", "h0.mlp.c_fc"},
+                          {"r=1", "r=2", "r=4"}});
+    r.series.push_back({"sv h0.attn.c_attn", "index", "singular value", {1, 2, 3, 4}, {8, 4, 2, 1}});
+    const Snapshot s = render(r, "spectrum");
+    const PlotRecord* hm = find_plot(s, "spectrum_energy");
+    ASSERT_NE(hm, nullptr);
+    EXPECT_TRUE(colour_near(s.image, px_of(*hm, 0, 0), 1, {68, 1, 84}, 6));     // row 0 (top), r=1
+    EXPECT_TRUE(colour_near(s.image, px_of(*hm, 2, 1), 1, {253, 231, 37}, 6));  // row 1, r=4
+    const PlotRecord* sv = find_plot(s, "spectrum_sv");
+    ASSERT_NE(sv, nullptr);
+    EXPECT_EQ(sv->y.kind, ScaleKind::log10);
+}
+
+TEST_F(CourseViews, MergeLabGroupsAccuracyByTask) {
+    Result r;
+    r.tables.push_back({"methods", {"method", "acc_reverse", "acc_add", "loss_reverse", "loss_add"},
+                        {{std::string("base"), 0.0, 0.0, 3.0, 3.0}, {std::string("ties"), 80.0, 40.0, 1.0, 2.0}}});
+    const Snapshot s = render(r, "merge_lab");
+    const PlotRecord* p = find_plot(s, "merge_methods");
+    ASSERT_NE(p, nullptr);
+    // Two groups in a 0.8-wide category: reverse centred at i - 0.2, add at i + 0.2.
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1 - 0.2, 70), 2, palette_rgb("reverse")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1 + 0.2, 30), 2, palette_rgb("add")));
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 1 + 0.2, 50), 2, palette_rgb("add")));  // add is 40 %
+}
+
 TEST_F(CourseViews, EmptyResultDrawsEveryViewWithoutData) {
-    for (const char* view : {"memory", "lora_sweep", "method_compare", "formats", "slerp", "ptq_qat"}) {
+    for (const char* view :
+         {"memory", "lora_sweep", "method_compare", "formats", "slerp", "ptq_qat", "spectrum", "merge_lab"}) {
         Snapshot s;
         ASSERT_NO_THROW(s = render(Result{}, view)) << view;
-        EXPECT_FALSE(s.plots.empty()) << view << ": the frames are drawn, with a note";
+        EXPECT_EQ(s.image.width, 1280) << view;
+        if (std::string(view) != "formats") {  // formats names its three missing parts in text lines instead
+            EXPECT_FALSE(s.plots.empty()) << view << ": the frames are drawn, with a note";
+        }
     }
 }
 

@@ -110,6 +110,18 @@ void rounding_panel(const Result& r, float height) {
     ImGui::EndTable();
 }
 
+// format_rounding's grid: the gap to the next representable value, relative to the value, on log-log axes.
+void gap_panel(const ViewContext& ctx, float height) {
+    const Series* gap = ctx.result.find_series("relative_gap");
+    PlotSpec spec{"formats_gap", axis("value", ScaleKind::log10, padded_range(gap ? gap->x : std::vector<double>{},
+                  ScaleKind::log10)), axis("gap to the next value / value", ScaleKind::log10,
+                  padded_range(gap ? gap->y : std::vector<double>{}, ScaleKind::log10)), {0, height}};
+    Plot p(spec, ctx.log);
+    if (!gap) return plot_note(p, "no 'relative_gap' series (format_rounding)");
+    plot_line(p, {.name = "relative gap", .color = palette_color("accuracy"), .style = LineStyle::hidden,
+                  .x_label = "value", .y_label = "gap / value"}, gap->x, gap->y);
+}
+
 void histogram_panel(const ViewContext& ctx, float height) {
     const Result& r = ctx.result;
     const Histogram *w = r.find_histogram("weights_log2"), *g = r.find_histogram("grads_log2");
@@ -136,12 +148,18 @@ void histogram_panel(const ViewContext& ctx, float height) {
     legend.push_back({"overflow", IM_COL32(220, 50, 50, 255), Swatch::box});
     legend.push_back({"flush to zero", IM_COL32(60, 110, 230, 255), Swatch::box});
     draw_legend(p, legend);
+}
+
+// How many values the chosen format loses, under the histogram.
+void grid_counts_line(const Result& r) {
+    if (!r.find_scalar("weights_overflow")) return;
     const Text* tensor = r.find_text("tensor");
-    plot_note(p, (tensor ? tensor->body : std::string("tensor ?")) + ": overflow " +
-                     format_value(r.scalar_or("weights_overflow", NAN)) + " weights, " +
-                     format_value(r.scalar_or("grads_overflow", NAN)) + " grads; flushed " +
-                     format_value(r.scalar_or("weights_flush_to_zero", NAN)) + " weights, " +
-                     format_value(r.scalar_or("grads_flush_to_zero", NAN)) + " grads");
+    ImGui::TextWrapped("%s: overflow %s weights, %s grads; flush to zero %s weights, %s grads; subnormal %s grads",
+                       tensor ? tensor->body.c_str() : "tensor", format_value(r.scalar_or("weights_overflow", NAN)).c_str(),
+                       format_value(r.scalar_or("grads_overflow", NAN)).c_str(),
+                       format_value(r.scalar_or("weights_flush_to_zero", NAN)).c_str(),
+                       format_value(r.scalar_or("grads_flush_to_zero", NAN)).c_str(),
+                       format_value(r.scalar_or("grads_subnormal", NAN)).c_str());
 }
 
 }  // namespace
@@ -161,11 +179,13 @@ void draw_formats_view(const ViewContext& ctx) {
         return view_footer(ctx);
     }
     const float rest = std::max(160.0f, plot_space(ctx.takeaway) - 6);
-    if (ImGui::BeginTable("formats_lower", 2, ImGuiTableFlags_SizingStretchSame)) {
-        ImGui::TableNextColumn();
-        rounding_panel(r, rest - line);
-        ImGui::TableNextColumn();
-        histogram_panel(ctx, rest);
+    const bool has_hist = !r.histograms.empty(), has_gap = r.find_series("relative_gap") != nullptr;
+    const int cols = (has_rounding ? 1 : 0) + (has_hist || has_gap ? 1 : 0);
+    if (ImGui::BeginTable("formats_lower", cols, ImGuiTableFlags_SizingStretchSame)) {
+        if (has_rounding) ImGui::TableNextColumn(), rounding_panel(r, rest - line);
+        if (has_hist || has_gap) ImGui::TableNextColumn();
+        if (has_hist) histogram_panel(ctx, rest - 2 * line), grid_counts_line(r);
+        else if (has_gap) gap_panel(ctx, rest);  // format_rounding: the spacing of the chosen format's grid
         ImGui::EndTable();
     }
     view_footer(ctx);

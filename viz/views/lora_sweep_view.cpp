@@ -87,15 +87,16 @@ void params_bars(Plot& p, const Table* t) {
         p.draw_list()->AddLine({p.max().x, y}, {p.max().x + 4, y}, text);
         p.draw_list()->AddText({p.max().x + 6, y - ImGui::GetTextLineHeight() / 2}, text, tk.label.c_str());
     }
-    p.draw_list()->AddText({p.max().x - 40, p.min().y - ImGui::GetTextLineHeight() - 3},
-                           ImGui::GetColorU32(ImGuiCol_TextDisabled), "trainable params (bars, log)");
+    const char* title = "params (bars, log)";
+    p.draw_list()->AddText({p.max().x + p.spec().reserve_right - ImGui::CalcTextSize(title).x,
+                            p.min().y - ImGui::GetTextLineHeight() - 3}, ImGui::GetColorU32(ImGuiCol_TextDisabled), title);
     p.draw_list()->PopClipRect();
 }
 
 void accuracy_panel(const ViewContext& ctx, float height) {
     const Result& r = ctx.result;
     const Table* t = r.find_table("ranks");
-    PlotSpec spec{"lora_accuracy", rank_axis(r), axis("test accuracy (%)", ScaleKind::linear, {0, 100}), {0, height}};
+    PlotSpec spec{"lora_accuracy", rank_axis(r), axis("test accuracy (%)", ScaleKind::linear, {-2, 102}), {0, height}};
     spec.reserve_right = 70;
     Plot p(spec, ctx.log);
     params_bars(p, t);

@@ -74,6 +74,18 @@ const ViewRegistry& views() {
                "quantization-aware training (QAT); the line across is the unquantized model. Below: accuracy over "
                "QAT steps, with PTQ as a flat line.",
                draw_ptq_qat_view});
+        r.add({"spectrum", "Why does a low rank suffice?",
+               "Left: the singular values of dW = W_finetuned - W_base for every weight matrix of a full fine-tune, "
+               "largest first, on log axes, one colour per module kind; the dashed line is a random matrix of the "
+               "same shape, whose values stay flat. A steep drop means few directions carry the change. Right: the "
+               "share of ||dW||^2 the best rank-r approximation keeps, per module (1 = all of it).",
+               draw_spectrum_view});
+        r.add({"merge_lab", "Can one merged model do both tasks?",
+               "Top: test accuracy on each parent task (one colour per task) for the base, each fine-tune, every "
+               "merge method and the ensemble of both fine-tunes (two forward passes: the cost merging avoids). A "
+               "good merge keeps both bars high. Below, when measured: accuracy against the share of the task "
+               "vector kept (density), and the share of entries whose task vectors disagree in sign, per layer.",
+               draw_merge_lab_view});
         return r;
     }();
     return registry;

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "plot/axes.hpp"
+#include "plot/heatmap.hpp"
 #include "trace/result.hpp"
+#include "views/view.hpp"
 
 namespace tl::viz {
 
@@ -53,6 +55,27 @@ inline void plot_note(Plot& p, const std::string& text, int line = 0) {
 
 // A note as a line of text, for what a view would draw but the result does not hold.
 inline void missing_note(const std::string& what) { ImGui::TextDisabled("not in this result: %s", what.c_str()); }
+
+struct MatrixPanel {
+    std::string id, x_label, y_label, value_label;
+    float height = 240;
+};
+
+// A named matrix as a viridis heatmap with its row/column labels and a colour bar; false when it is absent or
+// its size does not match (the caller names what is missing).
+inline bool matrix_panel(const ViewContext& ctx, const std::string& name, const MatrixPanel& panel) {
+    const Matrix* m = ctx.result.find_matrix(name);
+    if (!m || m->rows <= 0 || m->rows * m->cols != std::int64_t(m->values.size())) return false;
+    HeatmapSpec hs{name, panel.value_label, m->rows, m->cols, &m->values, &m->row_labels, &m->col_labels,
+                   ColorMap::sequential};
+    PlotSpec spec{panel.id, axis("", ScaleKind::linear, {}), axis("", ScaleKind::linear, {}), {0, panel.height},
+                  kColorBarWidth};
+    heatmap_axes(hs, spec.x, spec.y);
+    spec.x.label = panel.x_label, spec.y.label = panel.y_label;
+    Plot p(spec, ctx.log);
+    plot_heatmap(p, hs);
+    return true;
+}
 
 // Height left for plots once the takeaway (about three lines) is kept free.
 inline float plot_space(const std::string& takeaway) {

@@ -42,8 +42,17 @@ void print_table(const Table& t, std::FILE* out, int width) {
     for (const auto& row : t.rows)
         for (std::size_t c = 0; c < row.size() && c < w.size(); ++c)
             w[c] = std::max(w[c], display_width(cell_text(row[c])));
-    const int cap = std::max(8, width / int(std::max<std::size_t>(1, t.columns.size())) + 8);
-    for (int& x : w) x = std::min(x, cap);
+    // Shrink the widest column until the row fits the terminal (long cells are cut, short ones never).
+    auto row_width = [&] {
+        int sum = 3;
+        for (int x : w) sum += x + 2;
+        return sum;
+    };
+    while (row_width() > width && !w.empty()) {
+        int& widest = *std::max_element(w.begin(), w.end());
+        if (widest <= 12) break;
+        --widest;
+    }
     auto cell = [&](const std::string& s, std::size_t c) {
         std::string v = s;
         while (display_width(v) > w[c] && !v.empty()) v.pop_back();  // ASCII-safe truncation of long cells

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <numeric>
+#include <tuple>
 
 #include "core/backend.hpp"
 #include "core/error.hpp"
@@ -153,19 +154,22 @@ TEST_F(FormatsModelExperiments, Bf16BitsReadAsFp16ChangeTheWeightsAndBreakTheMod
 TEST_F(FormatsModelExperiments, LargeMagnitudesSurviveBf16ButOverflowAnFp16Cast) {
     std::vector<ParamInfo> entries;
     const std::vector<float> w = base_weights(&entries);
-    const int k = 17;
+    auto is_scaled = [](const std::string& n) {
+        return n.find("wte") != n.npos || n.find("wpe") != n.npos || n.find("c_proj") != n.npos;
+    };
+    double max_scaled = 0;
+    for (const ParamInfo& p : entries)
+        for (std::int64_t j = 0; is_scaled(p.name) && j < p.numel(); ++j)
+            max_scaled = std::max(max_scaled, std::fabs(double(w[std::size_t(p.offset + j)])));
+    const int k = int(std::ceil(std::log2(65520 / max_scaled))) + 1;  // the largest weights overflow fp16
     double overflow = 0;
-    for (const ParamInfo& p : entries) {
-        const std::string& n = p.name;
-        const bool scaled = n.find("wte") != n.npos || n.find("wpe") != n.npos || n.find("c_proj") != n.npos;
-        if (!scaled) continue;
-        for (std::int64_t j = 0; j < p.numel(); ++j)
+    for (const ParamInfo& p : entries)
+        for (std::int64_t j = 0; is_scaled(p.name) && j < p.numel(); ++j)
             overflow += std::fabs(double(bf16_value(bf16_bits(float(w[std::size_t(p.offset + j)] * std::ldexp(1.0, k)))))) >= 65520 ? 1 : 0;
-    }
     ASSERT_GT(overflow, 0);
     RunContext ctx;
     const Result plain = run_experiment("wrong_format_load", with({{"load", "fp16"}, {"magnitude_log2", "0"}}), ctx);
-    const Result big = run_experiment("wrong_format_load", with({{"load", "fp16"}, {"magnitude_log2", "17"}}), ctx);
+    const Result big = run_experiment("wrong_format_load", with({{"load", "fp16"}, {"magnitude_log2", std::to_string(k)}}), ctx);
     EXPECT_EQ(plain.scalar_or("weights_nonfinite", -1), 0.0);
     EXPECT_NEAR(plain.scalar_or("loss_loaded", 0), plain.scalar_or("loss_correct", 1e9), 0.02);
     EXPECT_NEAR(big.scalar_or("loss_correct", 0), plain.scalar_or("loss_correct", 1e9), 0.02);
@@ -199,6 +203,29 @@ TEST(FormatRoundingEveryFormat, PointOneAgainstHandRoundedValues) {
     EXPECT_EQ(std::get<double>(nearest.at("fp32")), double(0.1f));
     EXPECT_EQ(std::get<double>(nearest.at("int8")), 0.0);
     EXPECT_EQ(nearest.count("palette4"), 0u);
+}
+
+// IEEE layout: in the normal range the gap is 2^(e-m), so gap / value lies in [2^-m / (2 - 2^-m), 2^-m]; the
+// smallest subnormal's neighbour is twice it (relative gap 1). Sampled wide formats must still use true neighbours.
+TEST(FormatRoundingEveryFormat, RelativeGapsFollowTheMantissaWidth) {
+    RunContext ctx;
+    for (const auto& [name, m, min_normal, min_sub] :
+         {std::tuple{"fp16", 10, std::ldexp(1.0, -14), std::ldexp(1.0, -24)},
+          std::tuple{"bf16", 7, std::ldexp(1.0, -126), std::ldexp(1.0, -133)},
+          std::tuple{"fp32", 23, std::ldexp(1.0, -126), std::ldexp(1.0, -149)}}) {
+        const Result r = run_experiment("format_rounding", {{"format", name}, {"value", "1"}}, ctx);
+        const Series* g = r.find_series("relative_gap");
+        ASSERT_NE(g, nullptr);
+        ASSERT_GT(g->x.size(), 1000u) << name;
+        const double eps = std::ldexp(1.0, -m);
+        for (std::size_t i = 0; i < g->x.size(); ++i) {
+            if (g->x[i] < min_normal) continue;
+            EXPECT_GE(g->y[i], eps / (2 - eps)) << name << " at " << g->x[i];
+            EXPECT_LE(g->y[i], eps) << name << " at " << g->x[i];
+        }
+        EXPECT_EQ(g->x.front(), min_sub) << name;
+        EXPECT_EQ(g->y.front(), 1.0) << name;
+    }
 }
 
 }  // namespace

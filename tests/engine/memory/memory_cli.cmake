@@ -9,16 +9,8 @@ function(run_ok out_var)
   set(${out_var} "${out}" PARENT_SCOPE)
 endfunction()
 
-function(expect_exit2 name fragment)
-  execute_process(COMMAND "${TUNELAB}" memory ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 2)
-    message(SEND_ERROR "${name}: expected exit 2, got ${rc}\nstdout: ${out}\nstderr: ${err}")
-  elseif(NOT err MATCHES "${fragment}")
-    message(SEND_ERROR "${name}: stderr does not mention '${fragment}':\n${err}")
-  else()
-    message(STATUS "ok  ${name}: ${err}")
-  endif()
-endfunction()
+set(TL_CLI_PREFIX memory)
+include(${CMAKE_CURRENT_LIST_DIR}/../../cli/cli_expect.cmake)
 
 # The course: 13e9 parameters x 2 bytes -> 31.2 GB inference, 78 GB training.
 run_ok(course --params 13e9 --bytes 2)

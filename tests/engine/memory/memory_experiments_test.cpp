@@ -12,7 +12,7 @@ namespace {
 TEST(MemoryExperiments, BreakdownMeasuredEqualsPredictedOnNano) {
     RunContext ctx;
     ctx.threads = 1;
-    const Result r = run_experiment("memory_breakdown", {{"preset", "nano"}, {"batch", "2"}, {"steps", "1"}}, ctx);
+    const Result r = run_experiment("memory_breakdown", {{"preset", "nano"}, {"batch", "2"}, {"measure_steps", "1"}}, ctx);
     const Table* t = r.find_table("categories");
     ASSERT_NE(t, nullptr);
     ASSERT_EQ(t->rows.size(), 7u);
