@@ -1,5 +1,6 @@
-// `tunelab quantize`: a model folder's weights -> a quantized folder (packed codes + scales, engine/quant/quant_io)
-// that `tunelab eval` and `tunelab generate` load (dequantized on load). Bad input: a message, exit 2, nothing written.
+// `tunelab quantize`: a model folder's weights -> a quantized folder (packed codes + scales,
+// engine/quant/quant_io) that `tunelab eval` and `tunelab generate` load (dequantized on load). Bad input: a
+// message, exit 2, nothing written.
 #include <cstdio>
 #include <filesystem>
 
@@ -32,7 +33,8 @@ QuantScheme scheme_of(const QuantizeOptions& o) {
     const std::int64_t group = o.group > 0 ? o.group : 32;
     if (o.group < 0) throw Error("[cli] --group must be >= 1; got " + std::to_string(o.group));
     if (o.group > 0 && g != "per_group")
-        throw Error("[cli] --group " + std::to_string(o.group) + " needs --granularity group; got " + o.granularity);
+        throw Error("[cli] --group " + std::to_string(o.group) + " needs --granularity group; got " +
+                    o.granularity);
     QuantScheme s = make_scheme(o.format, g, group);
     s.symmetry = parse_symmetry(o.symmetry);
     if (!o.clip.empty()) s.clip = parse_clip(o.clip);
@@ -55,25 +57,31 @@ void run_quantize(const QuantizeOptions& o) {
     const QuantFootprint f = footprint(*lm.model, plan);
     save_quantized_model(o.out, *lm.model, plan, lm.meta);
     const auto file_bytes = fs::file_size(fs::path(o.out) / "model.safetensors");
-    std::printf("%s: %zu tensors (%lld weights) at %.3f bits/weight; embeddings %s\n", describe(scheme).c_str(),
-                plan.size(), (long long)f.quantized_params, f.bits_per_quantized_weight(),
-                o.skip_embeddings ? "kept fp32" : "quantized");
-    std::printf("model %.1f KiB fp32 -> %.1f KiB (%.2f bits/weight over all %lld parameters); file %.1f KiB\n",
-                4.0 * double(lm.model->params().total()) / 1024, f.bytes() / 1024, f.bits_per_weight(),
-                (long long)lm.model->params().total(), double(file_bytes) / 1024);
-    std::printf("wrote %s (run it with `tunelab eval --model %s --task ...`)\n", o.out.c_str(), o.out.c_str());
+    std::printf("%s: %zu tensors (%lld weights) at %.3f bits/weight; embeddings %s\n",
+                describe(scheme).c_str(), plan.size(), (long long)f.quantized_params,
+                f.bits_per_quantized_weight(), o.skip_embeddings ? "kept fp32" : "quantized");
+    std::printf(
+        "model %.1f KiB fp32 -> %.1f KiB (%.2f bits/weight over all %lld parameters); file %.1f KiB\n",
+        4.0 * double(lm.model->params().total()) / 1024, f.bytes() / 1024, f.bits_per_weight(),
+        (long long)lm.model->params().total(), double(file_bytes) / 1024);
+    std::printf("wrote %s (run it with `tunelab eval --model %s --task ...`)\n", o.out.c_str(),
+                o.out.c_str());
 }
 
 }  // namespace
 
 void add_quantize_command(CLI::App& app) {
     auto o = std::make_shared<QuantizeOptions>();
-    CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model folder's weights (PTQ) into a new folder");
+    CLI::App* cmd =
+        app.add_subcommand("quantize", "Quantize a model folder's weights (PTQ) into a new folder");
     cmd->add_option("--model", o->model, "model folder (fp32)")->required();
-    cmd->add_option("--format", o->format, "int8, int4, nf4, fp4_e2m1, fp8_e4m3, ternary, palette2/3/4, bf16, ...")
+    cmd->add_option("--format", o->format,
+                    "int8, int4, nf4, fp4_e2m1, fp8_e4m3, ternary, palette2/3/4, bf16, ...")
         ->required();
-    cmd->add_option("--granularity", o->granularity, "tensor, channel or group (default: group with --group, else channel)");
-    cmd->add_option("--group", o->group, "group size along the input dimension (granularity group; default 32)");
+    cmd->add_option("--granularity", o->granularity,
+                    "tensor, channel or group (default: group with --group, else channel)");
+    cmd->add_option("--group", o->group,
+                    "group size along the input dimension (granularity group; default 32)");
     cmd->add_option("--symmetry", o->symmetry, "symmetric or asymmetric (int8/int4)")->capture_default_str();
     cmd->add_option("--clip", o->clip, "absmax, absmean or mse (default: absmax; ternary absmean)");
     cmd->add_option("--double-quant", o->double_quant, "none, int8 or fp8_e4m3 (QLoRA's scale quantization)")

@@ -176,6 +176,23 @@ std::vector<int> parse_ranks(const ExperimentArgs& a, const std::string& experim
     return ranks;
 }
 
+// Drops the ranks no targeted matrix admits (r <= min(in, out) = n_embd for GPT-2's Conv1Ds), naming them in the
+// result, so a sweep written for tiny (C 128) also runs on nano (C 32) in `--quick` lessons.
+std::vector<int> ranks_that_fit(std::vector<int> ranks, const GptConfig& c, Result& r) {
+    std::string skipped;
+    std::erase_if(ranks, [&](int k) {
+        if (k <= c.n_embd) return false;
+        skipped += (skipped.empty() ? "" : ", ") + std::to_string(k);
+        return true;
+    });
+    if (!skipped.empty())
+        r.texts.push_back({"skipped_ranks", "ranks above n_embd = " + std::to_string(c.n_embd) +
+                                                " do not fit this preset: " + skipped});
+    if (ranks.empty()) throw Error("[experiments] no rank fits n_embd " + std::to_string(c.n_embd) +
+                                   "; pass ranks of at most that");
+    return ranks;
+}
+
 // The rank sweep's learning rate: LoRA's default, lowered as sqrt(8 / r) above r = 8 when alpha grows with r
 // (alpha = 2r keeps alpha/r = 2, so the update B A has r times more terms; the prototype's r = 64 diverged at
 // 1e-2 and trained at 3e-3 = 1e-2 * sqrt(8/64) * 0.85).
@@ -186,11 +203,12 @@ float sweep_lr(const ExperimentArgs& a, int rank) {
 }
 
 Result run_lora_rank_sweep(const ExperimentArgs& a, RunContext& ctx) {
-    const std::vector<int> ranks = parse_ranks(a, "lora_rank_sweep");
+    std::vector<int> ranks = parse_ranks(a, "lora_rank_sweep");
     Prepared run(a, ctx);
     Result r;
     r.is_cancelled = run.base.curve.is_cancelled;
     if (r.is_cancelled) return r;
+    ranks = ranks_that_fit(ranks, run.state.config, r);
     FinetuneSpec spec = spec_from(a);
     spec.method = Method::lora;
     const EvalSets sets{test_split(spec.task, a), {}};
@@ -230,11 +248,12 @@ Result run_lora_rank_sweep(const ExperimentArgs& a, RunContext& ctx) {
 }
 
 Result run_lora_alpha_sweep(const ExperimentArgs& a, RunContext& ctx) {
-    const std::vector<int> ranks = parse_ranks(a, "lora_alpha_sweep");
+    std::vector<int> ranks = parse_ranks(a, "lora_alpha_sweep");
     Prepared run(a, ctx);
     Result r;
     r.is_cancelled = run.base.curve.is_cancelled;
     if (r.is_cancelled) return r;
+    ranks = ranks_that_fit(ranks, run.state.config, r);
     FinetuneSpec spec = spec_from(a);
     spec.method = Method::lora;
     spec.lr = a.real("lr") > 0 ? float(a.real("lr")) : default_lr(Method::lora);

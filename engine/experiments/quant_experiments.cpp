@@ -33,7 +33,7 @@ bool obtain_start(const ExperimentArgs& a, RunContext& ctx, Start& s) {
     s.backend = make_cpu_backend({ctx.threads});
     s.spec.base = base_spec_from(a);
     s.spec.task = a.choice("task");
-    s.spec.steps = a.integer("steps");
+    s.spec.steps = a.integer("ft_steps");
     s.spec.lr = float(a.real("lr"));
     s.spec.seed = std::uint64_t(a.integer("seed"));
     ctx.progress(0, 1, "fine-tuned model (cached after the first run)");
@@ -60,8 +60,10 @@ const std::vector<std::string> kGranularities = {"per_tensor", "per_channel", "p
 
 void add_start_params(std::vector<ParamSpec>& p) {
     add_base_params(p);
-    p.push_back({"task", ParamKind::choice, "reverse", 0, 0, names_of_tasks(), "the task the model was fine-tuned on"});
-    p.push_back({"steps", ParamKind::integer, "300", 1, 100000, {}, "fine-tuning steps of the starting model"});
+    p.push_back({"task", ParamKind::choice, "reverse", 0, 0, names_of_tasks(),
+                 "the task the model was fine-tuned on"});
+    p.push_back(
+        {"ft_steps", ParamKind::integer, "300", 1, 100000, {}, "fine-tuning steps of the starting model"});
     p.push_back({"lr", ParamKind::log_real, "0.003", 1e-5, 1e-1, {}, "fine-tuning peak learning rate"});
     p.push_back({"seed", ParamKind::integer, "1", 0, 1000000, {}, "fine-tuning data order seed"});
     p.push_back({"eval_n", ParamKind::integer, "100", 1, 10000, {}, "test examples scored"});
@@ -88,7 +90,9 @@ std::vector<std::string> split_list(const std::string& text) {
 EmbeddingPolicy parse_embeddings(const std::string& s) {
     return s == "keep_fp32" ? EmbeddingPolicy::keep_fp32 : EmbeddingPolicy::quantize;
 }
-std::string embeddings_name(EmbeddingPolicy e) { return e == EmbeddingPolicy::keep_fp32 ? "keep_fp32" : "quantize"; }
+std::string embeddings_name(EmbeddingPolicy e) {
+    return e == EmbeddingPolicy::keep_fp32 ? "keep_fp32" : "quantize";
+}
 
 const std::vector<std::string> kQualityColumns = {"model", "bits_per_weight", "accuracy", "loss", "kl"};
 
@@ -115,20 +119,24 @@ Result run_ptq_sweep(const ExperimentArgs& a, RunContext& ctx) {
     std::vector<EmbeddingPolicy> embs = {EmbeddingPolicy::keep_fp32, EmbeddingPolicy::quantize};
     if (a.choice("embeddings") != "both") embs = {parse_embeddings(a.choice("embeddings"))};
     const auto formats = split_list(a.text("formats")), grans = split_list(a.text("granularities"));
-    Table t{"ptq", {"format", "granularity", "embeddings", "bits_per_weight", "model_bits_per_weight", "accuracy",
-                    "loss", "kl", "accuracy_drop"}, {}};
-    t.rows.push_back({std::string("fp32"), std::string("-"), std::string("-"), 32.0, 32.0, 100 * base.accuracy,
-                      base.loss, 0.0, 0.0});
+    Table t{"ptq",
+            {"format", "granularity", "embeddings", "bits_per_weight", "model_bits_per_weight", "accuracy",
+             "loss", "kl", "accuracy_drop"},
+            {}};
+    t.rows.push_back({std::string("fp32"), std::string("-"), std::string("-"), 32.0, 32.0,
+                      100 * base.accuracy, base.loss, 0.0, 0.0});
     std::int64_t done = 0;
     const auto total = std::int64_t(formats.size() * grans.size() * embs.size());
     for (const std::string& entry : formats)
         for (const std::string& g0 : grans) {
             // "palette3@per_tensor": this format at this granularity only (a per-row palette costs bits)
             const auto at = entry.find('@');
-            const std::string f = entry.substr(0, at), g = at == std::string::npos ? g0 : entry.substr(at + 1);
+            const std::string f = entry.substr(0, at),
+                              g = at == std::string::npos ? g0 : entry.substr(at + 1);
             if (at != std::string::npos && g0 != grans.front()) continue;
             const QuantScheme scheme = make_scheme(f, g, a.integer("group_size"));
-            if (scheme.granularity != parse_granularity(g)) continue;  // unscaled formats: once, as per_tensor
+            if (scheme.granularity != parse_granularity(g))
+                continue;  // unscaled formats: once, as per_tensor
             for (const EmbeddingPolicy e : embs) {
                 if (ctx.is_cancelled()) return r.is_cancelled = true, r;
                 ctx.progress(done++, total, short_name(scheme) + ", embeddings " + embeddings_name(e));
@@ -138,8 +146,8 @@ Result run_ptq_sweep(const ExperimentArgs& a, RunContext& ctx) {
                 const QuantQuality m = measure_quality(*q, ref);
                 const QuantFootprint fpr = footprint(*q, plan);
                 t.rows.push_back({f, std::string(name_of(scheme.granularity)), embeddings_name(e),
-                                  fpr.bits_per_quantized_weight(), fpr.bits_per_weight(), 100 * m.accuracy, m.loss,
-                                  m.kl, 100 * (base.accuracy - m.accuracy)});
+                                  fpr.bits_per_quantized_weight(), fpr.bits_per_weight(), 100 * m.accuracy,
+                                  m.loss, m.kl, 100 * (base.accuracy - m.accuracy)});
                 ctx.point("accuracy", fpr.bits_per_quantized_weight(), 100 * m.accuracy);
             }
         }
@@ -162,7 +170,8 @@ Histogram histogram_of(const std::string& name, const std::vector<float>& v, dou
 
 enum class QatStart { finetuned, base };
 
-// The model QAT and its fp32 control start from: the fine-tuned model, or the base (then training teaches the task).
+// The model QAT and its fp32 control start from: the fine-tuned model, or the base (then training teaches the
+// task).
 std::unique_ptr<Gpt> starting_model(Start& s, QatStart start, RunContext& ctx) {
     if (start == QatStart::finetuned) return clone_model(*s.model.model);
     return std::move(obtain_base(*s.backend, s.spec.base, ctx).model);
@@ -179,13 +188,14 @@ QatRun train_qat_and_control(const ExperimentArgs& a, RunContext& ctx, Start& s,
                              QatStart start, SteMode ste, Result& r) {
     FinetuneSpec spec;
     spec.task = s.spec.task;
-    spec.steps = a.integer("qat_steps");
+    spec.steps = a.integer("steps");
     spec.seed = s.spec.seed + 1;  // fresh data order for the extra training
     spec.lr = float(a.real("qat_lr"));
     QatRun run;
     run.qat = starting_model(s, start, ctx);
     Gpt& q = *run.qat;
-    DashboardRecorder rec(r, ctx, "QAT " + short_name(plan.front().scheme), std::max<std::int64_t>(1, spec.steps / 10),
+    DashboardRecorder rec(r, ctx, "QAT " + short_name(plan.front().scheme),
+                          std::max<std::int64_t>(1, spec.steps / 10),
                           [&] { return response_loss(q, s.val, 16); });
     run.summary = qat_finetune(q, spec, plan, ste, &rec, ctx.cancel);
     if (run.summary.is_cancelled) return run;
@@ -211,8 +221,8 @@ void add_weight_histograms(Result& r, const QuantTarget& h, const std::vector<co
 
 // PTQ of the fine-tuned model vs QAT (from the fine-tuned model, or fine-tuning the base under QAT), with the
 // fp32 control, the QAT run's dashboard and the histograms of one MLP matrix before and after.
-Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantScheme& scheme, EmbeddingPolicy emb,
-                      QatStart start, SteMode ste) {
+Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantScheme& scheme,
+                      EmbeddingPolicy emb, QatStart start, SteMode ste) {
     Result r;
     Start s;
     if (!obtain_start(a, ctx, s)) return r.is_cancelled = true, r;
@@ -225,12 +235,13 @@ Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantSchem
     QatRun run = train_qat_and_control(a, ctx, s, plan, start, ste, r);
     if (run.summary.is_cancelled) return r.is_cancelled = true, r;
     ctx.progress(0, 1, "scoring");
-    const std::string n = short_name(scheme), steps = std::to_string(a.integer("qat_steps"));
+    const std::string n = short_name(scheme), steps = std::to_string(a.integer("steps"));
     Table t{"quality", kQualityColumns, {}};
     const std::vector<std::tuple<std::string, std::string, Gpt*, double>> rows = {
         {"fp32", "fp32 (fine-tuned)", &fp, 32.0},
         {"ptq", "PTQ " + n, ptq.get(), bpw},
-        {"fp32_control", (start == QatStart::base ? "fp32 base fine-tuned " : "fp32 + ") + steps + " steps", run.control.get(), 32.0},
+        {"fp32_control", (start == QatStart::base ? "fp32 base fine-tuned " : "fp32 + ") + steps + " steps",
+         run.control.get(), 32.0},
         {"ptq_control", "PTQ " + n + " after those steps", run.control_ptq.get(), bpw},
         {"qat", "QAT " + n + ", " + steps + " steps", run.qat.get(), bpw}};
     for (const auto& [key, label, model, bits] : rows) {
@@ -238,18 +249,23 @@ Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantSchem
         add_quality_scalars(r, key, q);
         t.rows.push_back(quality_row(label, bits, q));
         const double v = response_loss(*model, s.val, 16);
-        if (key != "qat") r.series.push_back({key + "_val_loss", "step", "loss", {0.0, double(run.summary.losses.size())}, {v, v}});
+        if (key != "qat")
+            r.series.push_back(
+                {key + "_val_loss", "step", "loss", {0.0, double(run.summary.losses.size())}, {v, v}});
     }
     r.tables.push_back(std::move(t));
     r.scalars.push_back({"bits_per_weight", bpw, "bits"});
     r.scalars.push_back({"qat_seconds", run.summary.seconds, "s"});
-    const QuantTarget& h = plan[std::min<std::size_t>(plan.size() - 1, emb == EmbeddingPolicy::quantize ? 4 : 2)].target;
-    add_weight_histograms(r, h, {&fp, ptq.get(), run.qat.get()}, {"weights_fp32", "weights_ptq", "weights_qat"});
+    const QuantTarget& h =
+        plan[std::min<std::size_t>(plan.size() - 1, emb == EmbeddingPolicy::quantize ? 4 : 2)].target;
+    add_weight_histograms(r, h, {&fp, ptq.get(), run.qat.get()},
+                          {"weights_fp32", "weights_ptq", "weights_qat"});
     return r;
 }
 
 Result run_qat_vs_ptq(const ExperimentArgs& a, RunContext& ctx) {
-    const QuantScheme scheme = make_scheme(a.choice("format"), a.choice("granularity"), a.integer("group_size"));
+    const QuantScheme scheme =
+        make_scheme(a.choice("format"), a.choice("granularity"), a.integer("group_size"));
     return qat_comparison(a, ctx, scheme, parse_embeddings(a.choice("embeddings")),
                           a.choice("start") == "base" ? QatStart::base : QatStart::finetuned,
                           a.choice("ste") == "clipped" ? SteMode::clipped : SteMode::identity);
@@ -258,7 +274,8 @@ Result run_qat_vs_ptq(const ExperimentArgs& a, RunContext& ctx) {
 Result run_bitnet(const ExperimentArgs& a, RunContext& ctx) {
     const QuantScheme scheme = make_scheme("ternary", a.choice("granularity"), a.integer("group_size"));
     return qat_comparison(a, ctx, scheme, parse_embeddings(a.choice("embeddings")),
-                          a.choice("start") == "base" ? QatStart::base : QatStart::finetuned, SteMode::identity);
+                          a.choice("start") == "base" ? QatStart::base : QatStart::finetuned,
+                          SteMode::identity);
 }
 
 // [SECTION] mixed_bit
@@ -288,21 +305,25 @@ Result run_mixed_bit(const ExperimentArgs& a, RunContext& ctx) {
     Table plans{"plans", kQualityColumns, {}};
     plans.rows.push_back(quality_row("fp32", 32, measure_quality(fp, ref)));
     const std::vector<std::pair<std::string, QuantPlan>> runs = {
-        {"uniform " + short_name(low), uniform(low)},  {"uniform " + short_name(mid), uniform(mid)},
-        {"uniform " + short_name(high), uniform(high)}, {"mixed by sensitivity", mixed},
+        {"uniform " + short_name(low), uniform(low)},
+        {"uniform " + short_name(mid), uniform(mid)},
+        {"uniform " + short_name(high), uniform(high)},
+        {"mixed by sensitivity", mixed},
         {"mixed, least sensitive first (control)", control}};
     for (std::size_t i = 0; i < runs.size(); ++i) {
         if (ctx.is_cancelled()) return r.is_cancelled = true, r;
         ctx.progress(std::int64_t(i), std::int64_t(runs.size()), runs[i].first);
         auto q = clone_model(fp);
         apply_ptq(*q, runs[i].second);
-        plans.rows.push_back(quality_row(runs[i].first, footprint(*q, runs[i].second).bits_per_quantized_weight(),
+        plans.rows.push_back(quality_row(runs[i].first,
+                                         footprint(*q, runs[i].second).bits_per_quantized_weight(),
                                          measure_quality(*q, ref)));
     }
     Table st{"sensitivity", {"tensor", "params", "loss_increase_low", "loss_increase_high", "chosen"}, {}};
     for (std::size_t i = 0; i < sens.size(); ++i)
         st.rows.push_back({sens[i].target.name, double(sens[i].target.rows * sens[i].target.cols),
-                           sens[i].loss_low - base_loss, sens[i].loss_high - base_loss, short_name(mixed[i].scheme)});
+                           sens[i].loss_low - base_loss, sens[i].loss_high - base_loss,
+                           short_name(mixed[i].scheme)});
     r.tables.push_back(std::move(plans));
     r.tables.push_back(std::move(st));
     r.scalars.push_back({"budget_bits_per_weight", budget, "bits"});
@@ -314,66 +335,116 @@ Result run_mixed_bit(const ExperimentArgs& a, RunContext& ctx) {
 
 void register_quant_experiments(ExperimentRegistry& reg) {
     const std::vector<std::string> emb = {"keep_fp32", "quantize"};
-    ExperimentInfo sweep{"ptq_sweep", "PTQ: formats x granularity x embeddings",
-                         "Post-training quantization of a fine-tuned model's weights in each format and granularity, "
-                         "with and without the embeddings: exact-match accuracy, loss, KL to the fp32 model's "
-                         "next-token distribution, and bits per weight (scales included).",
-                         {}, 60, run_ptq_sweep};
+    ExperimentInfo sweep{
+        "ptq_sweep",
+        "PTQ: formats x granularity x embeddings",
+        "Post-training quantization of a fine-tuned model's weights in each format and granularity, "
+        "with and without the embeddings: exact-match accuracy, loss, KL to the fp32 model's "
+        "next-token distribution, and bits per weight (scales included).",
+        {},
+        60,
+        run_ptq_sweep};
     add_start_params(sweep.params);
-    sweep.params.push_back({"formats", ParamKind::text,
-                            "int8,int4,nf4,fp4_e2m1,palette3@per_tensor,palette2@per_tensor,ternary", 0, 0, {},
+    sweep.params.push_back({"formats",
+                            ParamKind::text,
+                            "int8,int4,nf4,fp4_e2m1,palette3@per_tensor,palette2@per_tensor,ternary",
+                            0,
+                            0,
+                            {},
                             "comma-separated formats; format@granularity pins one granularity"});
-    sweep.params.push_back({"granularities", ParamKind::text, "per_channel", 0, 0, {},
-                            "comma-separated granularities"});
-    sweep.params.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
-    sweep.params.push_back({"embeddings", ParamKind::choice, "both", 0, 0, {"both", "keep_fp32", "quantize"},
+    sweep.params.push_back(
+        {"granularities", ParamKind::text, "per_channel", 0, 0, {}, "comma-separated granularities"});
+    sweep.params.push_back(
+        {"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
+    sweep.params.push_back({"embeddings",
+                            ParamKind::choice,
+                            "both",
+                            0,
+                            0,
+                            {"both", "keep_fp32", "quantize"},
                             "quantize the token/position embeddings too"});
     reg.add(std::move(sweep));
 
-    ExperimentInfo qat{"qat_vs_ptq", "QAT vs PTQ for one weight format",
-                       "Quantizes the fine-tuned model after the fact (PTQ) and trains it through the quantizer "
-                       "(QAT: fake quantization forward, straight-through estimator backward, fp32 master weights); "
-                       "the recovery curve, accuracy, loss, KL and weight histograms before and after.",
-                       {}, 70, run_qat_vs_ptq};
+    ExperimentInfo qat{
+        "qat_vs_ptq",
+        "QAT vs PTQ for one weight format",
+        "Quantizes the fine-tuned model after the fact (PTQ) and trains it through the quantizer "
+        "(QAT: fake quantization forward, straight-through estimator backward, fp32 master weights); "
+        "the recovery curve, accuracy, loss, KL and weight histograms before and after.",
+        {},
+        70,
+        run_qat_vs_ptq};
     add_start_params(qat.params);
     add_scheme_params(qat.params, "palette2", "per_tensor");
-    qat.params.push_back({"embeddings", ParamKind::choice, "keep_fp32", 0, 0, emb, "quantize the embeddings too"});
-    qat.params.push_back({"qat_steps", ParamKind::integer, "100", 1, 100000, {}, "QAT steps (and the control's)"});
+    qat.params.push_back(
+        {"embeddings", ParamKind::choice, "keep_fp32", 0, 0, emb, "quantize the embeddings too"});
+    qat.params.push_back(
+        {"steps", ParamKind::integer, "100", 1, 100000, {}, "QAT steps (and the fp32 control's)"});
     qat.params.push_back({"qat_lr", ParamKind::log_real, "0.001", 1e-5, 1e-1, {}, "QAT peak learning rate"});
-    qat.params.push_back({"start", ParamKind::choice, "finetuned", 0, 0, {"finetuned", "base"},
+    qat.params.push_back({"start",
+                          ParamKind::choice,
+                          "finetuned",
+                          0,
+                          0,
+                          {"finetuned", "base"},
                           "QAT from the fine-tuned model, or fine-tune the base under QAT"});
-    qat.params.push_back({"ste", ParamKind::choice, "identity", 0, 0, {"identity", "clipped"},
+    qat.params.push_back({"ste",
+                          ParamKind::choice,
+                          "identity",
+                          0,
+                          0,
+                          {"identity", "clipped"},
                           "straight-through estimator: pass every gradient, or block saturated weights"});
     reg.add(std::move(qat));
 
-    ExperimentInfo bit{"bitnet", "BitNet b1.58: ternary after the fact vs trained ternary",
-                       "Every matrix in {-1, 0, 1} x mean|W| (absmean): ternarizing the fine-tuned model (PTQ) vs "
-                       "training with ternary weights (QAT). Embeddings stay fp32 as in BitNet.",
-                       {}, 70, run_bitnet};
+    ExperimentInfo bit{
+        "bitnet",
+        "BitNet b1.58: ternary after the fact vs trained ternary",
+        "Every matrix in {-1, 0, 1} x mean|W| (absmean): ternarizing the fine-tuned model (PTQ) vs "
+        "training with ternary weights (QAT). Embeddings stay fp32 as in BitNet.",
+        {},
+        70,
+        run_bitnet};
     add_start_params(bit.params);
     bit.params.push_back({"granularity", ParamKind::choice, "per_tensor", 0, 0, kGranularities,
                           "one absmean scale per ... (BitNet: per tensor)"});
-    bit.params.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
-    bit.params.push_back({"embeddings", ParamKind::choice, "keep_fp32", 0, 0, emb, "quantize the embeddings too"});
-    bit.params.push_back({"qat_steps", ParamKind::integer, "100", 1, 100000, {}, "QAT steps (and the control's)"});
+    bit.params.push_back(
+        {"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
+    bit.params.push_back(
+        {"embeddings", ParamKind::choice, "keep_fp32", 0, 0, emb, "quantize the embeddings too"});
+    bit.params.push_back(
+        {"steps", ParamKind::integer, "100", 1, 100000, {}, "QAT steps (and the fp32 control's)"});
     bit.params.push_back({"qat_lr", ParamKind::log_real, "0.001", 1e-5, 1e-1, {}, "QAT peak learning rate"});
-    bit.params.push_back({"start", ParamKind::choice, "finetuned", 0, 0, {"finetuned", "base"},
+    bit.params.push_back({"start",
+                          ParamKind::choice,
+                          "finetuned",
+                          0,
+                          0,
+                          {"finetuned", "base"},
                           "QAT from the fine-tuned model, or fine-tune the base under QAT"});
     reg.add(std::move(bit));
 
-    ExperimentInfo mix{"mixed_bit", "Mixed-bit by layer sensitivity vs uniform",
-                       "Measures each tensor's loss increase when only it is quantized, gives the most sensitive "
-                       "the high width within an average bits-per-weight budget, and compares with uniform low, "
-                       "middle and high widths and with the opposite allocation.",
-                       {}, 40, run_mixed_bit};
+    ExperimentInfo mix{
+        "mixed_bit",
+        "Mixed-bit by layer sensitivity vs uniform",
+        "Measures each tensor's loss increase when only it is quantized, gives the most sensitive "
+        "the high width within an average bits-per-weight budget, and compares with uniform low, "
+        "middle and high widths and with the opposite allocation.",
+        {},
+        40,
+        run_mixed_bit};
     add_start_params(mix.params);
     mix.params.push_back({"low", ParamKind::choice, "palette2", 0, 0, names_of_formats(), "the low width"});
-    mix.params.push_back({"mid", ParamKind::choice, "palette3", 0, 0, names_of_formats(), "the uniform middle"});
+    mix.params.push_back(
+        {"mid", ParamKind::choice, "palette3", 0, 0, names_of_formats(), "the uniform middle"});
     mix.params.push_back({"high", ParamKind::choice, "palette4", 0, 0, names_of_formats(), "the high width"});
-    mix.params.push_back({"granularity", ParamKind::choice, "per_tensor", 0, 0, kGranularities, "one scale/palette per ..."});
-    mix.params.push_back({"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
+    mix.params.push_back(
+        {"granularity", ParamKind::choice, "per_tensor", 0, 0, kGranularities, "one scale/palette per ..."});
+    mix.params.push_back(
+        {"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
     mix.params.push_back({"budget", ParamKind::real, "3.5", 1, 16, {}, "average bits per quantized weight"});
-    mix.params.push_back({"embeddings", ParamKind::choice, "quantize", 0, 0, emb, "quantize the embeddings too"});
+    mix.params.push_back(
+        {"embeddings", ParamKind::choice, "quantize", 0, 0, emb, "quantize the embeddings too"});
     reg.add(std::move(mix));
 }
 

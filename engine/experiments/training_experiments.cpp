@@ -30,9 +30,11 @@ Result run_pretrain_base(const ExperimentArgs& a, RunContext& ctx) {
     auto backend = make_cpu_backend({ctx.threads});
     BaseSpec spec = base_spec_from(a);
     spec.lr = float(a.real("lr"));
-    Gpt init(*backend, find_preset(spec.preset).config);
-    init.init_gpt2(spec.seed);
     BaseModel base = obtain_base(*backend, spec, ctx);
+    // The random-init model lives on its own backend, so the dashboard's memory is the trained model's alone.
+    auto init_backend = make_cpu_backend({ctx.threads});
+    Gpt init(*init_backend, find_preset(spec.preset).config);
+    init.init_gpt2(spec.seed);
     Result r = base.curve;
     r.texts.push_back({"sample_init", continuation(init, kPretrainPrompt, 40)});
     r.texts.push_back({"sample_trained", continuation(*base.model, kPretrainPrompt, 40)});

@@ -38,8 +38,9 @@ QuantPlan allocate_bits(const std::vector<Sensitivity>& s, const QuantScheme& lo
         n += k, bits += k * x.bpw_low;
     }
     if (n > 0 && bits / n > budget + 1e-9)
-        throw Error("[quant] a budget of " + std::to_string(budget) + " bits/weight is below the low scheme's " +
-                    std::to_string(bits / n) + "; raise the budget or choose fewer bits for the low scheme");
+        throw Error("[quant] a budget of " + std::to_string(budget) +
+                    " bits/weight is below the low scheme's " + std::to_string(bits / n) +
+                    "; raise the budget or choose fewer bits for the low scheme");
     auto density = [](const Sensitivity& x) {
         const double extra = double(x.target.rows * x.target.cols) * std::max(1e-9, x.bpw_high - x.bpw_low);
         return (x.loss_low - x.loss_high) / extra;
@@ -47,7 +48,8 @@ QuantPlan allocate_bits(const std::vector<Sensitivity>& s, const QuantScheme& lo
     std::vector<std::size_t> order(s.size());
     std::iota(order.begin(), order.end(), std::size_t(0));
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-        return priority == Priority::most_sensitive ? density(s[a]) > density(s[b]) : density(s[a]) < density(s[b]);
+        return priority == Priority::most_sensitive ? density(s[a]) > density(s[b])
+                                                    : density(s[a]) < density(s[b]);
     });
     std::vector<bool> is_high(s.size(), false);
     for (const std::size_t i : order) {

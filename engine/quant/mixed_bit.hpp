@@ -1,6 +1,7 @@
 // Mixed-bit quantization: each tensor its own width, chosen by measured sensitivity (the loss increase when
 // only that tensor is quantized) to meet an average bits-per-weight budget, as Apple's 2024 on-device model
-// mixed 2- and 4-bit palettes to average 3.5 bits. Plans: model_quant.hpp. Lesson 04 compares it with uniform.
+// mixed 2- and 4-bit palettes to average 3.5 bits. Plans: model_quant.hpp. Lesson 04 compares it with
+// uniform.
 #pragma once
 #include <string>
 #include <vector>
@@ -13,13 +14,14 @@ namespace tl {
 struct Sensitivity {
     QuantTarget target;
     double loss_low = 0, loss_high = 0;  // response loss with only this tensor quantized, at low / high bits
-    double bpw_low = 0, bpw_high = 0;    // bits per weight of each scheme on this tensor (formats' accounting)
+    double bpw_low = 0, bpw_high = 0;  // bits per weight of each scheme on this tensor (formats' accounting)
 };
 
 // The unquantized loss is returned in base_loss. The model is unchanged on return.
 std::vector<Sensitivity> measure_sensitivity(Gpt& model, const std::vector<QuantTarget>& targets,
                                              const QuantScheme& low, const QuantScheme& high,
-                                             const std::vector<Example>& examples, double* base_loss = nullptr);
+                                             const std::vector<Example>& examples,
+                                             double* base_loss = nullptr);
 
 enum class Priority {
     most_sensitive,   // upgrade the tensors whose loss rises most per bit saved (the method)

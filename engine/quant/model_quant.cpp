@@ -10,7 +10,8 @@ std::vector<QuantTarget> quant_targets(const Gpt& model, EmbeddingPolicy embeddi
     std::vector<QuantTarget> out;
     for (const ParamInfo& p : model.params().entries()) {
         if (p.offset >= model.base_param_count()) break;  // adapters: not ours
-        const bool is_embedding = p.role == ParamRole::token_embedding || p.role == ParamRole::position_embedding;
+        const bool is_embedding =
+            p.role == ParamRole::token_embedding || p.role == ParamRole::position_embedding;
         if (is_embedding && embeddings == EmbeddingPolicy::keep_fp32) continue;
         if (!is_embedding && p.role != ParamRole::weight) continue;
         TL_ASSERT(p.shape.size() == 2, "[quant] a weight that is not a matrix: " + p.name);
@@ -33,8 +34,8 @@ void validate_plan(const QuantPlan& plan) {
         try {
             validate_scheme(e.scheme, e.target.rows, e.target.cols);
         } catch (const Error& err) {
-            throw Error(std::string(err.what()) + " (tensor " + e.target.name + ", " + std::to_string(e.target.rows) +
-                        " x " + std::to_string(e.target.cols) + ")");
+            throw Error(std::string(err.what()) + " (tensor " + e.target.name + ", " +
+                        std::to_string(e.target.rows) + " x " + std::to_string(e.target.cols) + ")");
         }
     }
 }
@@ -45,7 +46,8 @@ std::vector<float> to_target_layout(const QuantTarget& t, std::vector<float> sto
     if (!t.is_transposed) return stored;
     std::vector<float> out(stored.size());  // stored (cols, rows) -> out (rows, cols)
     for (std::int64_t i = 0; i < t.cols; ++i)
-        for (std::int64_t o = 0; o < t.rows; ++o) out[std::size_t(o * t.cols + i)] = stored[std::size_t(i * t.rows + o)];
+        for (std::int64_t o = 0; o < t.rows; ++o)
+            out[std::size_t(o * t.cols + i)] = stored[std::size_t(i * t.rows + o)];
     return out;
 }
 
@@ -90,7 +92,8 @@ QuantFootprint footprint(const Gpt& model, const QuantPlan& plan) {
     QuantFootprint f;
     for (const PlanEntry& e : plan) {
         f.quantized_params += e.target.rows * e.target.cols;
-        f.quantized_bits += bits_per_weight(e.scheme, e.target.rows, e.target.cols) * double(e.target.rows * e.target.cols);
+        f.quantized_bits +=
+            bits_per_weight(e.scheme, e.target.rows, e.target.cols) * double(e.target.rows * e.target.cols);
     }
     f.other_params = model.base_param_count() - f.quantized_params;
     return f;

@@ -1,7 +1,7 @@
-// Weight quantization of a whole model: which tensors are quantized (the matrices, optionally the embeddings),
-// each with its own QuantScheme (a plan), applied as post-training quantization (fake-quantize in place: the
-// model computes with the dequantized values) or stored packed (quant_io.hpp). The per-tensor work is
-// engine/formats' quantizer; QAT (qat.hpp) and mixed-bit plans (mixed_bit.hpp) build on this file.
+// Weight quantization of a whole model: which tensors are quantized (the matrices, optionally the
+// embeddings), each with its own QuantScheme (a plan), applied as post-training quantization (fake-quantize
+// in place: the model computes with the dequantized values) or stored packed (quant_io.hpp). The per-tensor
+// work is engine/formats' quantizer; QAT (qat.hpp) and mixed-bit plans (mixed_bit.hpp) build on this file.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,10 +15,11 @@ namespace tl {
 enum class EmbeddingPolicy { quantize, keep_fp32 };  // keep_fp32: wte / wpe stay full precision
 
 // A tensor quantization acts on, in the quantizer's orientation: rows are output channels, so per_channel
-// means one scale per output feature and groups run along the input dimension (as GPTQ, llama.cpp, bitsandbytes).
-// GPT-2 stores Conv1D weights as (in, out), so those are transposed; embeddings (V, C) are rows of tokens.
+// means one scale per output feature and groups run along the input dimension (as GPTQ, llama.cpp,
+// bitsandbytes). GPT-2 stores Conv1D weights as (in, out), so those are transposed; embeddings (V, C) are
+// rows of tokens.
 struct QuantTarget {
-    std::string name;   // the parameter's Hugging Face name
+    std::string name;  // the parameter's Hugging Face name
     std::int64_t rows = 0, cols = 0;
     bool is_transposed = false;  // the stored tensor is (cols, rows)
     bool is_embedding = false;
@@ -47,10 +48,10 @@ std::vector<float> read_target_grad(const Gpt& model, const QuantTarget& t);  //
 // everything else at 32.
 struct QuantFootprint {
     std::int64_t quantized_params = 0, other_params = 0;
-    double quantized_bits = 0;          // storage of the quantized tensors
+    double quantized_bits = 0;  // storage of the quantized tensors
     double bits_per_quantized_weight() const;
-    double bits_per_weight() const;     // over all parameters
-    double bytes() const;               // the whole model
+    double bits_per_weight() const;  // over all parameters
+    double bytes() const;            // the whole model
 };
 QuantFootprint footprint(const Gpt& model, const QuantPlan& plan);
 

@@ -13,9 +13,12 @@ namespace {
 // The block of element (r, c), as the quantizer numbers blocks (formats/quantizer.cpp: row-major groups).
 std::int64_t block_of(const QuantScheme& s, std::int64_t r, std::int64_t c, std::int64_t cols) {
     switch (s.granularity) {
-        case Granularity::per_tensor: return 0;
-        case Granularity::per_channel: return r;
-        case Granularity::per_group: return r * ((cols + s.group_size - 1) / s.group_size) + c / s.group_size;
+        case Granularity::per_tensor:
+            return 0;
+        case Granularity::per_channel:
+            return r;
+        case Granularity::per_group:
+            return r * ((cols + s.group_size - 1) / s.group_size) + c / s.group_size;
     }
     return 0;
 }
@@ -34,7 +37,8 @@ std::vector<float> representable_mask(std::span<const float> w, std::int64_t row
             const auto b = std::size_t(block_of(s, r, c, cols));
             const double scale = q.scales[b], x = w[std::size_t(r * cols + c)];
             double lo = -scale * unit, hi = scale * unit;
-            if (s.symmetry == Symmetry::asymmetric) lo = -q.zero_points[b] * scale, hi = (top_code - q.zero_points[b]) * scale;
+            if (s.symmetry == Symmetry::asymmetric)
+                lo = -q.zero_points[b] * scale, hi = (top_code - q.zero_points[b]) * scale;
             // fp16-stored scales round by up to 2^-11: absmax's own extreme must not count as clipped
             const double slack = 1e-3 * std::max(std::fabs(lo), std::fabs(hi));
             if (x < lo - slack || x > hi + slack) mask[std::size_t(r * cols + c)] = 0.0f;
@@ -88,7 +92,8 @@ void QatObserver::on_step(const StepEvent& e) {
 TrainSummary qat_finetune(Gpt& model, const FinetuneSpec& spec, const QuantPlan& plan, SteMode ste,
                           TrainObserver* observer, const std::atomic<bool>* cancel) {
     if (spec.method != Method::full)
-        throw Error("[quant] QAT here trains every parameter (method full); got method " + method_name(spec.method));
+        throw Error("[quant] QAT here trains every parameter (method full); got method " +
+                    method_name(spec.method));
     QatState state(model, plan, ste);
     QatObserver qat(model, state, observer);
     return finetune(model, spec, &qat, cancel);

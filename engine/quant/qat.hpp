@@ -1,8 +1,9 @@
-// Quantization-aware training without touching the model: FP32 master copies of the planned tensors live here;
-// the model always holds fake_quantize(master). The trainer computes gradients at the quantized point and AdamW
-// moves the model's weights; after each step the move is handed to the master (straight-through estimator: the
-// quantizer's derivative taken as 1) and the model gets fake_quantize(master) again. Not activation
-// quantization (needs a forward hook; docs/quantization.md). Plans: model_quant.hpp. Training: train/recipes.hpp.
+// Quantization-aware training without touching the model: FP32 master copies of the planned tensors live
+// here; the model always holds fake_quantize(master). The trainer computes gradients at the quantized point
+// and AdamW moves the model's weights; after each step the move is handed to the master (straight-through
+// estimator: the quantizer's derivative taken as 1) and the model gets fake_quantize(master) again. Not
+// activation quantization (needs a forward hook; docs/quantization.md). Plans: model_quant.hpp. Training:
+// train/recipes.hpp.
 #pragma once
 #include <atomic>
 #include <vector>
@@ -15,7 +16,8 @@ namespace tl {
 
 enum class SteMode {
     identity,  // d q(w) / d w = 1 everywhere (BitNet, most QAT recipes)
-    clipped,   // ... = 0 where w lies beyond the block's representable range (saturated): such elements don't move
+    clipped,   // ... = 0 where w lies beyond the block's representable range (saturated): such elements don't
+               // move
 };
 
 class QatState {
@@ -23,8 +25,8 @@ public:
     // Takes the model's current weights as the masters and writes fake_quantize(master) into the model.
     QatState(Gpt& model, QuantPlan plan, SteMode ste);
 
-    // After an optimizer step: master += (model weight - the quantized value it started the step from), masked
-    // by the STE; then the model gets fake_quantize(master).
+    // After an optimizer step: master += (model weight - the quantized value it started the step from),
+    // masked by the STE; then the model gets fake_quantize(master).
     void after_step(Gpt& model);
 
     // d loss / d master under the STE, from the model's gradient at the quantized point (after a backward).
@@ -44,15 +46,17 @@ private:
 };
 
 // Elements outside the representable range of their block under the scheme (1 = inside). Symmetric scaled
-// formats: |w| <= scale * unit_max (+0.1% for the scale's fp16 rounding); asymmetric integers: (0 - zero) * scale <= w <= (2^bits - 1 - zero) * scale;
-// unscaled formats and palettes never saturate (palettes are fitted to the data), so all ones.
+// formats: |w| <= scale * unit_max (+0.1% for the scale's fp16 rounding); asymmetric integers: (0 - zero) *
+// scale <= w <= (2^bits - 1 - zero) * scale; unscaled formats and palettes never saturate (palettes are
+// fitted to the data), so all ones.
 std::vector<float> representable_mask(std::span<const float> w, std::int64_t rows, std::int64_t cols,
                                       const QuantScheme& s);
 
 // An observer that keeps the QatState in step with training, then forwards the event.
 class QatObserver : public TrainObserver {
 public:
-    QatObserver(Gpt& model, QatState& state, TrainObserver* inner) : model_(model), state_(state), inner_(inner) {}
+    QatObserver(Gpt& model, QatState& state, TrainObserver* inner)
+        : model_(model), state_(state), inner_(inner) {}
     void on_step(const StepEvent& e) override;
 
 private:
@@ -61,7 +65,8 @@ private:
     TrainObserver* inner_;
 };
 
-// Fine-tunes with QAT under the plan; the model ends holding the quantized weights (ready to store or evaluate).
+// Fine-tunes with QAT under the plan; the model ends holding the quantized weights (ready to store or
+// evaluate).
 TrainSummary qat_finetune(Gpt& model, const FinetuneSpec& spec, const QuantPlan& plan, SteMode ste,
                           TrainObserver* observer = nullptr, const std::atomic<bool>* cancel = nullptr);
 

@@ -17,8 +17,8 @@ constexpr int kRows = 16;
 // Calls f(log-softmax row) for every response position of the examples, in a fixed order.
 template <class F>
 void for_each_response_row(Gpt& model, const std::vector<Example>& examples, F&& f) {
-    ExampleBatcher batcher(examples, kRows, int(model.config().n_positions), 0.0f, ExampleBatcher::Order::sequential,
-                           0);
+    ExampleBatcher batcher(examples, kRows, int(model.config().n_positions), 0.0f,
+                           ExampleBatcher::Order::sequential, 0);
     const std::int64_t V = model.config().vocab_size;
     std::vector<float> logits;
     std::vector<float> row(static_cast<std::size_t>(V));
@@ -26,7 +26,8 @@ void for_each_response_row(Gpt& model, const std::vector<Example>& examples, F&&
         const Batch b = batcher.next();
         model.forward(b.tokens.data(), nullptr, b.B, b.T);
         logits.resize(std::size_t(b.B) * std::size_t(b.T) * std::size_t(V));
-        model.backend().copy_to_host(logits.data(), CVecView(model.logits().data, std::int64_t(logits.size())));
+        model.backend().copy_to_host(logits.data(),
+                                     CVecView(model.logits().data, std::int64_t(logits.size())));
         for (std::size_t i = 0; i < b.weights.size(); ++i) {
             if (b.weights[i] <= 0) continue;
             const float* z = logits.data() + i * std::size_t(V);
@@ -63,7 +64,8 @@ double kl_to_reference(Gpt& model, const ReferenceDist& ref) {
         TL_ASSERT(pos < ref.positions, "[quant] KL: more response positions than the reference");
         const float* p = ref.logp.data() + pos * ref.V;
         double kl = 0;
-        for (std::int64_t v = 0; v < ref.V; ++v) kl += std::exp(double(p[v])) * (double(p[v]) - double(q[std::size_t(v)]));
+        for (std::int64_t v = 0; v < ref.V; ++v)
+            kl += std::exp(double(p[v])) * (double(p[v]) - double(q[std::size_t(v)]));
         total += std::max(0.0, kl);  // rounding can leave -1e-9 for identical rows
         ++pos;
     });

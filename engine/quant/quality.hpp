@@ -1,6 +1,7 @@
 // What quantization costs a model on a task: exact-match accuracy and response loss (train/evaluate), and the
-// KL divergence from the unquantized model's next-token distribution to the quantized one's, at every response
-// position of the test examples (teacher-forced). KL needs the reference's log-probabilities, captured once.
+// KL divergence from the unquantized model's next-token distribution to the quantized one's, at every
+// response position of the test examples (teacher-forced). KL needs the reference's log-probabilities,
+// captured once.
 #pragma once
 #include <vector>
 

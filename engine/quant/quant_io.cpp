@@ -8,8 +8,8 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "io/atomic_file.hpp"
 #include "formats/packing.hpp"
+#include "io/atomic_file.hpp"
 #include "io/safetensors.hpp"
 
 namespace tl {
@@ -25,12 +25,18 @@ constexpr const char* kQuantKey = "tunelab.quant";
 
 json scheme_json(const PlanEntry& e, const QuantizedTensor& q) {
     const QuantScheme& s = e.scheme;
-    return json{{"format", format_info(s.format).name},    {"granularity", name_of(s.granularity)},
-                {"group_size", s.group_size},               {"symmetry", name_of(s.symmetry)},
-                {"clip", name_of(s.clip)},                  {"scale_format", format_info(s.scale_format).name},
-                {"double_quant", name_of(s.double_quant)},  {"double_quant_block", s.double_quant_block},
-                {"rows", e.target.rows},                    {"cols", e.target.cols},
-                {"transposed", e.target.is_transposed},     {"scale_mean", q.scale_mean}};
+    return json{{"format", format_info(s.format).name},
+                {"granularity", name_of(s.granularity)},
+                {"group_size", s.group_size},
+                {"symmetry", name_of(s.symmetry)},
+                {"clip", name_of(s.clip)},
+                {"scale_format", format_info(s.scale_format).name},
+                {"double_quant", name_of(s.double_quant)},
+                {"double_quant_block", s.double_quant_block},
+                {"rows", e.target.rows},
+                {"cols", e.target.cols},
+                {"transposed", e.target.is_transposed},
+                {"scale_mean", q.scale_mean}};
 }
 
 template <class T>
@@ -75,7 +81,8 @@ SafeTensor u8_from_ints(std::string name, const std::vector<Int>& v) {
 
 // fp16 values stored as F16 (they are exactly representable: the quantizer rounded them), others as F32.
 SafeTensor float_tensor(std::string name, const std::vector<float>& v, Format stored_as) {
-    if (stored_as != Format::fp16) return SafeTensor::from_f32(std::move(name), {std::int64_t(v.size())}, v.data());
+    if (stored_as != Format::fp16)
+        return SafeTensor::from_f32(std::move(name), {std::int64_t(v.size())}, v.data());
     const FormatInfo& f16 = format_info(Format::fp16);
     std::vector<std::uint8_t> b(2 * v.size());
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -91,25 +98,28 @@ void add_quantized(SafeTensorsFile& st, const std::string& name, const Quantized
         st.tensors.push_back(float_tensor(name + ".scales", q.scales, q.scheme.scale_format));
     if (!q.scale_codes.empty()) {
         st.tensors.push_back(u8_from_ints(name + ".scale_codes", q.scale_codes));
-        st.tensors.push_back(SafeTensor::from_f32(name + ".scale_scales", {std::int64_t(q.scale_scales.size())},
-                                                  q.scale_scales.data()));
+        st.tensors.push_back(SafeTensor::from_f32(
+            name + ".scale_scales", {std::int64_t(q.scale_scales.size())}, q.scale_scales.data()));
     }
     if (!q.zero_points.empty()) st.tensors.push_back(u8_from_ints(name + ".zeros", q.zero_points));
-    if (!q.codebooks.empty()) st.tensors.push_back(float_tensor(name + ".codebook", q.codebooks, Format::fp16));
+    if (!q.codebooks.empty())
+        st.tensors.push_back(float_tensor(name + ".codebook", q.codebooks, Format::fp16));
 }
 
-const SafeTensor& expect_tensor(const SafeTensorsFile& st, const std::string& name, DType dtype, std::int64_t n,
-                                const std::string& where) {
+const SafeTensor& expect_tensor(const SafeTensorsFile& st, const std::string& name, DType dtype,
+                                std::int64_t n, const std::string& where) {
     const SafeTensor* t = st.find(name);
     if (!t) throw Error("[quant] " + where + ": tensor '" + name + "' is missing");
     if (t->dtype != dtype || shape_numel(t->shape) != n)
-        throw Error("[quant] " + where + ": tensor '" + name + "' is " + std::string(dtype_info(t->dtype).name) + " " +
-                    shape_str(t->shape) + "; the scheme needs " + std::string(dtype_info(dtype).name) + " [" +
-                    std::to_string(n) + "]");
+        throw Error("[quant] " + where + ": tensor '" + name + "' is " +
+                    std::string(dtype_info(t->dtype).name) + " " + shape_str(t->shape) +
+                    "; the scheme needs " + std::string(dtype_info(dtype).name) + " [" + std::to_string(n) +
+                    "]");
     return *t;
 }
 
-// Rebuilds the stored QuantizedTensor; its sizes follow from the scheme and shape, so a short array is an error.
+// Rebuilds the stored QuantizedTensor; its sizes follow from the scheme and shape, so a short array is an
+// error.
 QuantizedTensor read_quantized(const SafeTensorsFile& st, const std::string& name, const json& j,
                                const std::string& where, std::set<std::string>& used) {
     QuantizedTensor q;
@@ -125,15 +135,18 @@ QuantizedTensor read_quantized(const SafeTensorsFile& st, const std::string& nam
     };
     q.packed = take(".qweight", DType::u8, std::int64_t(packed_bytes(std::size_t(q.numel()), f.bits))).bytes;
     if (f.scaling == Scaling::scaled && q.scheme.double_quant == DoubleQuant::none) {
-        q.scales = take(".scales", q.scheme.scale_format == Format::fp16 ? DType::f16 : DType::f32, blocks).to_f32();
+        q.scales =
+            take(".scales", q.scheme.scale_format == Format::fp16 ? DType::f16 : DType::f32, blocks).to_f32();
     } else if (f.scaling == Scaling::scaled) {
         for (const std::uint8_t c : take(".scale_codes", DType::u8, blocks).bytes) q.scale_codes.push_back(c);
         const std::int64_t n2 = (blocks + q.scheme.double_quant_block - 1) / q.scheme.double_quant_block;
         q.scale_scales = take(".scale_scales", DType::f32, n2).to_f32();
-        const FormatInfo& f8 = format_info(q.scheme.double_quant == DoubleQuant::int8 ? Format::int8 : Format::fp8_e4m3);
+        const FormatInfo& f8 =
+            format_info(q.scheme.double_quant == DoubleQuant::int8 ? Format::int8 : Format::fp8_e4m3);
         for (std::size_t b = 0; b < q.scale_codes.size(); ++b)  // scale = decode(code) * block scale + mean
             q.scales.push_back(float(format_decode(f8, q.scale_codes[b]) *
-                                     q.scale_scales[b / std::size_t(q.scheme.double_quant_block)] + q.scale_mean));
+                                         q.scale_scales[b / std::size_t(q.scheme.double_quant_block)] +
+                                     q.scale_mean));
     }
     if (q.scheme.symmetry == Symmetry::asymmetric)
         for (const std::uint8_t z : take(".zeros", DType::u8, blocks).bytes) q.zero_points.push_back(z);
@@ -145,14 +158,16 @@ void check_metadata_shape(const QuantTarget& t, const json& j, const std::string
     if (field<std::int64_t>(j, "rows", where) != t.rows || field<std::int64_t>(j, "cols", where) != t.cols ||
         field<bool>(j, "transposed", where) != t.is_transposed)
         throw Error("[quant] " + where + ": tensor '" + t.name + "' is stored as " + j.dump() +
-                    ", which does not match the model's " + std::to_string(t.rows) + " x " + std::to_string(t.cols));
+                    ", which does not match the model's " + std::to_string(t.rows) + " x " +
+                    std::to_string(t.cols));
 }
 
 std::string plan_summary(const json& quant) {
     std::set<std::string> kinds;
     for (const auto& [name, j] : quant.items()) {
         std::string k = j.value("format", "?") + " " + j.value("granularity", "?");
-        if (j.value("granularity", "") == "per_group") k += "(" + std::to_string(j.value("group_size", 0)) + ")";
+        if (j.value("granularity", "") == "per_group")
+            k += "(" + std::to_string(j.value("group_size", 0)) + ")";
         kinds.insert(k);
     }
     std::string out;
@@ -179,14 +194,16 @@ ModelMeta read_meta(const fs::path& file) {
 
 // [SECTION] save
 
-void save_quantized_model(const fs::path& dir, const Gpt& model, const QuantPlan& plan, const ModelMeta& meta) {
+void save_quantized_model(const fs::path& dir, const Gpt& model, const QuantPlan& plan,
+                          const ModelMeta& meta) {
     validate_plan(plan);
     SafeTensorsFile st;
     st.metadata["format"] = "pt";
     json quant = json::object();
     std::set<std::string> planned;
     for (const PlanEntry& e : plan) {
-        const QuantizedTensor q = quantize(read_target(model, e.target), e.target.rows, e.target.cols, e.scheme);
+        const QuantizedTensor q =
+            quantize(read_target(model, e.target), e.target.rows, e.target.cols, e.scheme);
         add_quantized(st, e.target.name, q);
         quant[e.target.name] = scheme_json(e, q);
         planned.insert(e.target.name);
@@ -249,13 +266,15 @@ ModelForInference load_model_for_inference(const fs::path& dir, Backend& backend
     for (const ParamInfo& p : out.model->params().entries()) {
         if (quant.contains(p.name)) continue;
         const SafeTensor& t = expect_tensor(st, p.name, DType::f32, p.numel(), where);
-        if (t.shape != p.shape) throw Error("[quant] " + where + ": tensor '" + p.name + "' has shape " + shape_str(t.shape));
+        if (t.shape != p.shape)
+            throw Error("[quant] " + where + ": tensor '" + p.name + "' has shape " + shape_str(t.shape));
         const std::vector<float> v = t.to_f32();
         backend.copy_from_host(out.model->param(p), v.data());
         used.insert(p.name);
     }
     for (const auto& [name, j] : quant.items())
-        if (!used.count(name + ".qweight")) throw Error("[quant] " + where + ": '" + name + "' is not a quantizable tensor of this model");
+        if (!used.count(name + ".qweight"))
+            throw Error("[quant] " + where + ": '" + name + "' is not a quantizable tensor of this model");
     for (const SafeTensor& t : st.tensors)
         if (!used.count(t.name)) throw Error("[quant] " + where + ": unexpected tensor '" + t.name + "'");
     out.quant_storage = backend.alloc(stored_bytes, MemCategory::quant_storage);

@@ -1,8 +1,8 @@
-// Quantized model folders: config.json and tunelab.json as model_io writes them, and model.safetensors holding
-// each quantized tensor packed (NAME.qweight U8, NAME.scales F16/F32, NAME.zeros U8, NAME.codebook F16,
-// NAME.scale_codes U8 + NAME.scale_scales F32 when double-quantized) beside the fp32 rest; the schemes are JSON
-// in __metadata__["tunelab.quant"]. Loading dequantizes to fp32 and charges the packed bytes to the ledger's
-// quant_storage. Plain folders load through model_io. docs/quantization.md shows a header.
+// Quantized model folders: config.json and tunelab.json as model_io writes them, and model.safetensors
+// holding each quantized tensor packed (NAME.qweight U8, NAME.scales F16/F32, NAME.zeros U8, NAME.codebook
+// F16, NAME.scale_codes U8 + NAME.scale_scales F32 when double-quantized) beside the fp32 rest; the schemes
+// are JSON in __metadata__["tunelab.quant"]. Loading dequantizes to fp32 and charges the packed bytes to the
+// ledger's quant_storage. Plain folders load through model_io. docs/quantization.md shows a header.
 #pragma once
 #include <filesystem>
 
@@ -21,8 +21,8 @@ bool is_quantized_folder(const std::filesystem::path& dir);
 struct ModelForInference {
     std::unique_ptr<Gpt> model;  // fp32 weights (dequantized when the folder is quantized)
     ModelMeta meta;
-    Buffer quant_storage;        // the packed tensors as stored, charged to MemCategory::quant_storage
-    std::string quantization;    // "" for a plain folder, else e.g. "int4 per_group(32), embeddings fp32"
+    Buffer quant_storage;      // the packed tensors as stored, charged to MemCategory::quant_storage
+    std::string quantization;  // "" for a plain folder, else e.g. "int4 per_group(32), embeddings fp32"
 };
 
 // Loads a plain or a quantized folder. tl::Error for a damaged or inconsistent quantized file.

@@ -132,17 +132,24 @@ TEST_F(CourseViews, SlerpPlotsEachTaskAlongT) {
     ASSERT_NE(find_plot(s, "slerp_plane"), nullptr);
 }
 
-TEST_F(CourseViews, PtqQatGroupsBarsPerScheme) {
-    Result r;
-    r.tables.push_back({"schemes", {"scheme", "ptq_accuracy", "qat_accuracy"},
-                        {{std::string("int8"), 70.0, 72.0}, {std::string("int4"), 20.0, 60.0}}});
+TEST_F(CourseViews, PtqQatBarsPerModelAndRecoveryCurve) {
+    Result r;  // the shape of qat_vs_ptq's result
+    r.tables.push_back({"quality", {"model", "bits_per_weight", "accuracy", "loss", "kl"},
+                        {{std::string("fp32 (fine-tuned)"), 32.0, 80.0, 1.0, 0.0},
+                         {std::string("PTQ int4"), 4.5, 20.0, 2.0, 0.5}, {std::string("QAT int4, 50 steps"), 4.5, 70.0, 1.2, 0.1}}});
+    r.scalars.push_back({"accuracy_fp32", 80, "%"});
+    r.series.push_back({"val_loss", "step", "loss", {0, 10, 20, 30}, {2.0, 1.6, 1.3, 1.2}});
+    r.series.push_back({"ptq_val_loss", "step", "loss", {0, 30}, {2.0, 2.0}});
     const Snapshot s = render(r, "ptq_qat");
     const PlotRecord* p = find_plot(s, "ptq_qat_bars");
     ASSERT_NE(p, nullptr);
-    // Two groups per category of width 0.8: PTQ centred at i - 0.2, QAT at i + 0.2.
-    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1 - 0.2, 10), 2, palette_rgb("ptq")));
-    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1 + 0.2, 50), 2, palette_rgb("qat")));
-    EXPECT_FALSE(colour_near(s.image, px_of(*p, 1 - 0.2, 40), 2, palette_rgb("ptq")));  // PTQ int4 is 20 %
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1, 10), 2, palette_rgb("ptq")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 2, 50), 2, palette_rgb("qat")));
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 1, 40), 2, palette_rgb("ptq")));  // PTQ int4 is 20 %
+    const PlotRecord* rec = find_plot(s, "ptq_qat_recovery");
+    ASSERT_NE(rec, nullptr);
+    for (auto [x, y] : {std::pair{0.0, 2.0}, {10.0, 1.6}, {20.0, 1.3}, {30.0, 1.2}})
+        EXPECT_TRUE(colour_near(s.image, px_of(*rec, x, y), 2, palette_rgb("qat"))) << "step " << x;
 }
 
 TEST_F(CourseViews, SpectrumColoursEnergyCellsWithViridis) {

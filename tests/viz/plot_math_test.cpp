@@ -166,3 +166,14 @@ TEST(Palette, SameNameSameColourAcrossViewsAndPrefixes) {
 
 }  // namespace
 }  // namespace tl::viz
+
+TEST(Ticks, UnderTwoDecadesThe2xAnd5xTicksAreLabelled) {
+    const auto t = log_ticks(0.8, 6.0, 10);  // only 1 is a power of ten inside
+    std::vector<double> labelled;
+    for (const Tick& k : t)
+        if (k.is_major) labelled.push_back(k.value);
+    ASSERT_EQ(labelled.size(), 3u);  // 1, 2, 5
+    EXPECT_NEAR(labelled[0], 1.0, 1e-12);
+    EXPECT_NEAR(labelled[1], 2.0, 1e-12);
+    EXPECT_NEAR(labelled[2], 5.0, 1e-12);
+}

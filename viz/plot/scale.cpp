@@ -104,6 +104,16 @@ std::vector<Tick> log_ticks(double lo, double hi, int max_ticks) {
         for (int m = 2; has_minor && m <= 9; ++m)
             if (m * p >= lo && m * p <= hi) out.push_back({m * p, "", false});
     }
+    // Under two labelled powers of ten the axis reads as "1" alone: label the 2x and 5x ticks too.
+    const auto majors = std::count_if(out.begin(), out.end(), [](const Tick& t) { return t.is_major; });
+    if (majors < 2)
+        for (Tick& t : out) {
+            const double m = t.value / std::pow(10.0, std::floor(std::log10(t.value) + 1e-9));
+            if (!t.is_major && (std::abs(m - 2) < 1e-6 || std::abs(m - 5) < 1e-6)) {
+                t.is_major = true;
+                t.label = format_value(t.value);
+            }
+        }
     std::sort(out.begin(), out.end(), [](const Tick& a, const Tick& b) { return a.value < b.value; });
     return out;
 }

@@ -70,9 +70,10 @@ const ViewRegistry& views() {
                "each task along t, solid for SLERP, dashed for linear; below, the mean weight norm along t.",
                draw_slerp_view});
         r.add({"ptq_qat", "How much accuracy does quantization cost, and does QAT win it back?",
-               "Grouped bars: accuracy per format and bit width after post-training quantization (PTQ) and after "
-               "quantization-aware training (QAT); the line across is the unquantized model. Below: accuracy over "
-               "QAT steps, with PTQ as a flat line.",
+               "Bars: test accuracy per format and granularity after post-training quantization (PTQ), or, for one "
+               "format, fp32 / PTQ / QAT side by side (orange PTQ, blue QAT); the dashed line across is the "
+               "unquantized model. Below: the validation loss over the QAT run's steps, with PTQ and fp32 as flat "
+               "dashed lines: how much of the gap training with the quantizer in the loop wins back.",
                draw_ptq_qat_view});
         r.add({"spectrum", "Why does a low rank suffice?",
                "Left: the singular values of dW = W_finetuned - W_base for every weight matrix of a full fine-tune, "

@@ -162,6 +162,19 @@ TEST(PeftExperiments, DeltaWSpectrumKeepsAllEnergyAtFullRankAndBeatsARandomMatri
     EXPECT_LT(random_r1, 0.15);
 }
 
+TEST(PeftExperiments, RankSweepSkipsRanksAboveNembdAndAddsTheFullReference) {
+    const Result r = run_nano("lora_rank_sweep", {{"ranks", "2,64"}, {"steps", "2"}});
+    const Table* t = r.find_table("ranks");
+    ASSERT_NE(t, nullptr);
+    ASSERT_EQ(t->rows.size(), 2u);  // r 2, then full; 64 > nano's n_embd 32 is skipped and named
+    const double C = double(find_preset("nano").config.n_embd), L = double(find_preset("nano").config.n_layer);
+    EXPECT_EQ(cell(*t, 0, "trainable"), 16 * 2 * C * L);
+    EXPECT_EQ(cell(*t, 0, "alpha"), 4.0);  // alpha = 2r
+    EXPECT_EQ(cell(*t, 1, "trainable"), double(parameter_count(find_preset("nano").config)));
+    ASSERT_NE(r.find_text("skipped_ranks"), nullptr);
+    EXPECT_NE(r.find_text("skipped_ranks")->body.find("64"), std::string::npos);
+}
+
 TEST(PeftExperiments, BadRanksAndMethodsAreRejectedWithAMessage) {
     EXPECT_THROW(run_nano("lora_rank_sweep", {{"ranks", "0,4"}, {"steps", "1"}}), Error);
     EXPECT_THROW(run_nano("lora_alpha_sweep", {{"ranks", "two"}, {"steps", "1"}}), Error);

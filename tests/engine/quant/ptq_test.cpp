@@ -1,11 +1,11 @@
-// PTQ of a whole model: orientation (per_channel = per output feature), identity formats, bf16's rounding bound,
-// KL = 0 for identity and KL against a direct softmax computation, footprint accounting, mixed-bit allocation.
+// PTQ of a whole model: orientation (per_channel = per output feature), identity formats, bf16's rounding
+// bound, KL = 0 for identity and KL against a direct softmax computation, footprint accounting, mixed-bit
+// allocation.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.hpp"
-
 #include "data/batch.hpp"
 #include "quant/mixed_bit.hpp"
 #include "quant/quality.hpp"
@@ -26,7 +26,8 @@ std::vector<float> all_weights(const Gpt& m) {
 TEST(QuantTargets, MatricesAreOutByInAndEmbeddingsOptional) {
     auto be = make_cpu_backend({1});
     Gpt m(*be, find_preset("nano").config);
-    const auto with = quant_targets(m, EmbeddingPolicy::quantize), without = quant_targets(m, EmbeddingPolicy::keep_fp32);
+    const auto with = quant_targets(m, EmbeddingPolicy::quantize),
+               without = quant_targets(m, EmbeddingPolicy::keep_fp32);
     const std::int64_t C = m.config().n_embd, L = m.config().n_layer;
     EXPECT_EQ(std::int64_t(without.size()), 4 * L);  // c_attn, attn.c_proj, c_fc, mlp.c_proj per block
     EXPECT_EQ(with.size(), without.size() + 2);      // + wte, wpe
@@ -58,8 +59,8 @@ TEST(QuantTargets, ReadWriteTransposes) {
     EXPECT_EQ(stored[std::size_t(1 * t.rows + 2)], 42.0f);
 }
 
-// per_channel must mean one scale per OUTPUT feature: scaling one output column of the stored (in, out) weight
-// by 1000 leaves the other outputs' quantized values as they were.
+// per_channel must mean one scale per OUTPUT feature: scaling one output column of the stored (in, out)
+// weight by 1000 leaves the other outputs' quantized values as they were.
 TEST(Ptq, PerChannelIsPerOutputFeature) {
     auto be = make_cpu_backend({1});
     Gpt a(*be, find_preset("nano").config);
@@ -74,7 +75,8 @@ TEST(Ptq, PerChannelIsPerOutputFeature) {
     apply_ptq(*b, {{t, s}});
     const auto qa = read_target(a, t), qb = read_target(*b, t);
     for (std::int64_t r = 1; r < t.rows; ++r)
-        for (std::int64_t c = 0; c < t.cols; ++c) ASSERT_EQ(qa[std::size_t(r * t.cols + c)], qb[std::size_t(r * t.cols + c)]);
+        for (std::int64_t c = 0; c < t.cols; ++c)
+            ASSERT_EQ(qa[std::size_t(r * t.cols + c)], qb[std::size_t(r * t.cols + c)]);
 }
 
 TEST(Ptq, Fp32IsTheIdentityAndKlIsZero) {
@@ -90,14 +92,15 @@ TEST(Ptq, Fp32IsTheIdentityAndKlIsZero) {
     EXPECT_EQ(a.loss, b.loss);
 }
 
-// bf16 keeps 8 significant bits: every weight moves by at most half an ulp, 2^-8 of itself (round to nearest),
-// and the model answers exactly as before.
+// bf16 keeps 8 significant bits: every weight moves by at most half an ulp, 2^-8 of itself (round to
+// nearest), and the model answers exactly as before.
 TEST(Ptq, Bf16MovesWeightsWithinHalfAnUlpAndKeepsAccuracy) {
     auto& n = trained_nano();
     auto q = clone_model(*n.model);
     apply_ptq(*q, uniform_plan(*q, make_scheme("bf16", "per_tensor", 0), EmbeddingPolicy::quantize));
     const auto w0 = all_weights(*n.model), w1 = all_weights(*q);
-    for (std::size_t i = 0; i < w0.size(); ++i) ASSERT_LE(std::fabs(w1[i] - w0[i]), std::ldexp(std::fabs(w0[i]), -8));
+    for (std::size_t i = 0; i < w0.size(); ++i)
+        ASSERT_LE(std::fabs(w1[i] - w0[i]), std::ldexp(std::fabs(w0[i]), -8));
     const ReferenceDist ref = capture_reference(*n.model, n.test);
     const QuantQuality a = measure_quality(*n.model, ref), b = measure_quality(*q, ref);
     EXPECT_EQ(a.accuracy, b.accuracy);
@@ -126,11 +129,13 @@ TEST(Ptq, KlMatchesADirectSoftmaxComputation) {
     int count = 0;
     for (std::int64_t t = 0; t < T; ++t) {
         if (b.weights[std::size_t(t)] <= 0) continue;
-                double sp = 0, sq = 0;
-        for (std::int64_t v = 0; v < V; ++v) sp += std::exp(zp[std::size_t(t * V + v)]), sq += std::exp(zq[std::size_t(t * V + v)]);
+        double sp = 0, sq = 0;
+        for (std::int64_t v = 0; v < V; ++v)
+            sp += std::exp(zp[std::size_t(t * V + v)]), sq += std::exp(zq[std::size_t(t * V + v)]);
         double kl = 0;
         for (std::int64_t v = 0; v < V; ++v) {
-            const double pv = std::exp(zp[std::size_t(t * V + v)]) / sp, qv = std::exp(zq[std::size_t(t * V + v)]) / sq;
+            const double pv = std::exp(zp[std::size_t(t * V + v)]) / sp,
+                         qv = std::exp(zq[std::size_t(t * V + v)]) / sq;
             kl += pv * std::log(pv / qv);
         }
         total += kl, ++count;
@@ -185,13 +190,15 @@ TEST(Footprint, BadSchemeNamesTheTensor) {
 TEST(MixedBit, AllocationFollowsSensitivityWithinTheBudget) {
     auto tgt = [](const char* name, std::int64_t n) { return QuantTarget{name, n, 1, false, false}; };
     const std::vector<Sensitivity> s = {
-        {tgt("a", 100), 1.0, 0.1, 2, 4},   // gain 0.9 per 200 bits
-        {tgt("b", 100), 0.2, 0.1, 2, 4},   // 0.1 per 200
-        {tgt("c", 200), 2.0, 0.1, 2, 4},   // 1.9 per 400: densest
-        {tgt("d", 100), 0.5, 0.1, 2, 4},   // 0.4 per 200
+        {tgt("a", 100), 1.0, 0.1, 2, 4},  // gain 0.9 per 200 bits
+        {tgt("b", 100), 0.2, 0.1, 2, 4},  // 0.1 per 200
+        {tgt("c", 200), 2.0, 0.1, 2, 4},  // 1.9 per 400: densest
+        {tgt("d", 100), 0.5, 0.1, 2, 4},  // 0.4 per 200
     };
-    const QuantScheme lo = make_scheme("palette2", "per_tensor", 0), hi = make_scheme("palette4", "per_tensor", 0);
-    // 500 weights at 2 bits = 1000; budget 3 bits = 1500: room for 500 extra bits -> c (400), then nothing of 200.
+    const QuantScheme lo = make_scheme("palette2", "per_tensor", 0),
+                      hi = make_scheme("palette4", "per_tensor", 0);
+    // 500 weights at 2 bits = 1000; budget 3 bits = 1500: room for 500 extra bits -> c (400), then nothing of
+    // 200.
     QuantPlan p = allocate_bits(s, lo, hi, 3.0, Priority::most_sensitive);
     ASSERT_EQ(p.size(), 4u);
     EXPECT_EQ(p[2].scheme.format, Format::palette4);
@@ -212,8 +219,8 @@ TEST(MixedBit, SensitivityLeavesTheModelUnchanged) {
     const auto before = all_weights(*n.model);
     double base = 0;
     const auto s = measure_sensitivity(*n.model, quant_targets(*n.model, EmbeddingPolicy::quantize),
-                                       make_scheme("palette2", "per_tensor", 0), make_scheme("int8", "per_channel", 0),
-                                       n.val, &base);
+                                       make_scheme("palette2", "per_tensor", 0),
+                                       make_scheme("int8", "per_channel", 0), n.val, &base);
     EXPECT_EQ(all_weights(*n.model), before);
     EXPECT_NEAR(base, response_loss(*n.model, n.val, 16), 1e-9);
     EXPECT_EQ(s.size(), quant_targets(*n.model, EmbeddingPolicy::quantize).size());

@@ -1,14 +1,14 @@
 // QAT: the STE gradient is the gradient at the quantized point (central differences of the loss there), the
-// master moves by exactly the optimizer's step, clipped STE blocks exactly the saturated elements, and a short
-// QAT run beats PTQ at 2-3 bits. Quantized folders: round trip, ledger, damaged files.
+// master moves by exactly the optimizer's step, clipped STE blocks exactly the saturated elements, and a
+// short QAT run beats PTQ at 2-3 bits. Quantized folders: round trip, ledger, damaged files.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <set>
-#include <unistd.h>
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -42,8 +42,8 @@ TEST(Qat, SteGradientIsTheGradientAtTheQuantizedPoint) {
     m.init_gpt2(11);
     const QuantPlan plan = uniform_plan(m, make_scheme("int4", "per_channel", 0), EmbeddingPolicy::keep_fp32);
     QatState state(m, plan, SteMode::identity);
-    ExampleBatcher batcher(task_examples(find_task("reverse"), Split::train, 8, 3), 4, int(m.config().n_positions),
-                           0.0f, ExampleBatcher::Order::sequential, 0);
+    ExampleBatcher batcher(task_examples(find_task("reverse"), Split::train, 8, 3), 4,
+                           int(m.config().n_positions), 0.0f, ExampleBatcher::Order::sequential, 0);
     const Batch b = batcher.next();
     m.enable_grads();
     m.zero_grads();
@@ -93,8 +93,8 @@ TEST(Qat, MasterReceivesTheStepAndTheModelItsQuantization) {
     EXPECT_EQ(read_target(m, plan[1].target), q);
 }
 
-// Clipped STE: an element is blocked exactly when it saturates, i.e. its quantized value is the block's extreme
-// level and it lies beyond it. mse clipping sacrifices a lone outlier in a long bell-shaped row.
+// Clipped STE: an element is blocked exactly when it saturates, i.e. its quantized value is the block's
+// extreme level and it lies beyond it. mse clipping sacrifices a lone outlier in a long bell-shaped row.
 TEST(Qat, ClippedSteBlocksExactlyTheSaturatedElements) {
     const std::int64_t rows = 2, cols = 512;
     std::vector<float> w(std::size_t(rows * cols));
@@ -108,8 +108,9 @@ TEST(Qat, ClippedSteBlocksExactlyTheSaturatedElements) {
     fake_quantize(q, rows, cols, s);
     for (std::size_t i = 0; i < w.size(); ++i) {
         const auto r0 = long(i / std::size_t(cols) * std::size_t(cols));
-        const float top = std::fabs(*std::max_element(q.begin() + r0, q.begin() + r0 + cols,
-                                                      [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
+        const float top =
+            std::fabs(*std::max_element(q.begin() + r0, q.begin() + r0 + cols,
+                                        [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
         const bool saturated = std::fabs(q[i]) == top && std::fabs(w[i]) > top * (1 + 1e-3f);
         ASSERT_EQ(mask[i], saturated ? 0.0f : 1.0f) << i;
     }
@@ -120,7 +121,8 @@ TEST(Qat, ClippedSteBlocksExactlyTheSaturatedElements) {
 }
 
 // The claim lesson 04 rests on: at 2-3 bits, training through the quantizer recovers what PTQ loses. The
-// control trains the fp32 model for the same steps and then quantizes it, so extra training alone is not credited.
+// control trains the fp32 model for the same steps and then quantizes it, so extra training alone is not
+// credited.
 TEST(Qat, BeatsPtqAtLowBitsInAShortRun) {
     auto& n = trained_nano();
     FinetuneSpec spec;
@@ -162,9 +164,10 @@ struct TempDir {
 TEST(QuantIo, FolderRoundTripEqualsInMemoryPtq) {
     auto& n = trained_nano();
     TempDir tmp;
-    std::vector<QuantScheme> schemes = {make_scheme("int8", "per_channel", 0), make_scheme("int4", "per_group", 16),
-                                        make_scheme("nf4", "per_group", 16), make_scheme("palette3", "per_channel", 0),
-                                        make_scheme("ternary", "per_tensor", 0), make_scheme("fp4_e2m1", "per_group", 32)};
+    std::vector<QuantScheme> schemes = {
+        make_scheme("int8", "per_channel", 0),   make_scheme("int4", "per_group", 16),
+        make_scheme("nf4", "per_group", 16),     make_scheme("palette3", "per_channel", 0),
+        make_scheme("ternary", "per_tensor", 0), make_scheme("fp4_e2m1", "per_group", 32)};
     schemes.push_back(schemes[1]);
     schemes.back().symmetry = Symmetry::asymmetric;
     schemes.push_back(schemes[2]);
@@ -181,7 +184,9 @@ TEST(QuantIo, FolderRoundTripEqualsInMemoryPtq) {
         EXPECT_EQ(all_weights(*got.model), all_weights(*expect)) << describe(s);
         double bits = 0;
         for (const PlanEntry& e : plan)
-            bits += std::ceil(quantize(read_target(*n.model, e.target), e.target.rows, e.target.cols, s).storage_bits() / 8);
+            bits += std::ceil(
+                quantize(read_target(*n.model, e.target), e.target.rows, e.target.cols, s).storage_bits() /
+                8);
         EXPECT_EQ(be->ledger().current(MemCategory::quant_storage), std::int64_t(bits)) << describe(s);
         EXPECT_EQ(got.meta.history.back().kind, "quantize");
     }
@@ -201,7 +206,8 @@ TEST(QuantIo, PlainFoldersLoadAsBefore) {
 TEST(QuantIo, DamagedFilesAreClearErrors) {
     auto& n = trained_nano();
     TempDir tmp;
-    const QuantPlan plan = uniform_plan(*n.model, make_scheme("int4", "per_group", 16), EmbeddingPolicy::keep_fp32);
+    const QuantPlan plan =
+        uniform_plan(*n.model, make_scheme("int4", "per_group", 16), EmbeddingPolicy::keep_fp32);
     save_quantized_model(tmp.path / "q", *n.model, plan, {"nano", {}});
     const fs::path file = tmp.path / "q" / "model.safetensors";
     SafeTensorsFile st = read_safetensors(file);

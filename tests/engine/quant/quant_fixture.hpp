@@ -1,5 +1,5 @@
-// A nano model pretrained briefly and fine-tuned on `reverse`, built once per test binary (a few seconds), and
-// the examples the quant tests score on. Not a golden: tests compare quantized variants with this model.
+// A nano model pretrained briefly and fine-tuned on `reverse`, built once per test binary (a few seconds),
+// and the examples the quant tests score on. Not a golden: tests compare quantized variants with this model.
 #pragma once
 #include <memory>
 #include <vector>
