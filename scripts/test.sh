@@ -32,7 +32,7 @@ case "$mode" in
         fi
         CUDACXX="$nvcc_path" cmake --preset cuda -DTL_BUILD_TESTS=ON
         # Only what the CUDA path adds; the CPU targets were built and tested by the default run.
-        cmake --build --preset cuda -j "$jobs" --target cuda_parity tunelab
+        cmake --build --preset cuda -j "$jobs" --target cuda_parity
         # The CUDA tests need a GPU; without one there is nothing to run (they would only skip).
         if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
             ctest --preset cuda -L cuda

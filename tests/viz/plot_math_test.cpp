@@ -167,6 +167,7 @@ TEST(Palette, SameNameSameColourAcrossViewsAndPrefixes) {
 }  // namespace
 }  // namespace tl::viz
 
+namespace tl::viz {
 TEST(Ticks, UnderTwoDecadesThe2xAnd5xTicksAreLabelled) {
     const auto t = log_ticks(0.8, 6.0, 10);  // only 1 is a power of ten inside
     std::vector<double> labelled;
@@ -177,3 +178,4 @@ TEST(Ticks, UnderTwoDecadesThe2xAnd5xTicksAreLabelled) {
     EXPECT_NEAR(labelled[1], 2.0, 1e-12);
     EXPECT_NEAR(labelled[2], 5.0, 1e-12);
 }
+}  // namespace tl::viz
