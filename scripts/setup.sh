@@ -7,10 +7,10 @@ set -euo pipefail
 
 core_pkgs=(build-essential cmake pkg-config ninja-build libeigen3-dev libgtest-dev googletest
            libbenchmark-dev libmd4c-dev libmd4c-html0-dev nlohmann-json3-dev libcli11-dev
-           libyaml-cpp-dev)
+           libyaml-cpp-dev libopenblas-pthread-dev)
 gui_pkgs=(libimgui-dev libstb-dev libglfw3-dev libgl-dev libgl1-mesa-dev libgl1-mesa-dri libglx-mesa0
           xvfb xauth fonts-nanum fonts-dejavu-core)
-torch_pkgs=(python3 python3-numpy python3-torch libopenblas0-pthread)  # OpenBLAS: else torch uses the slow reference BLAS
+torch_pkgs=(python3 python3-numpy python3-torch)
 
 want=("${core_pkgs[@]}")
 with_gui=1; with_torch=1

@@ -1,4 +1,5 @@
-// Fast causal attention on the CPU: Eigen GEMMs per (batch, head), OpenMP across (batch, head) pairs.
+// Fast causal attention on the CPU: serial OpenBLAS GEMMs on the causal blocks of each (batch, head) pair,
+// OpenMP across the pairs.
 // Same contract as ref::attention_forward/backward (core/ops.hpp); tested against them.
 #pragma once
 #include "core/ops.hpp"

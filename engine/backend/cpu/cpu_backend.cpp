@@ -1,9 +1,8 @@
-// The CPU backend: Eigen GEMMs, OpenMP loops, fused row kernels. Every method has the contract of the matching
+// The CPU backend: OpenBLAS GEMMs split across OpenMP threads (cpu_gemm), OpenMP loops, fused row kernels. Every method has the contract of the matching
 // reference kernel (ref_kernels.cpp) and is tested against it (tests/engine/backend/cpu_vs_ref_test.cpp).
 // Determinism: every reduction has a fixed order for a given thread count.
 #include <omp.h>
 
-#include <Eigen/Core>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -11,22 +10,21 @@
 #include <vector>
 
 #include "backend/cpu/cpu_attention.hpp"
-#include "backend/cpu/eigen_maps.hpp"
+#include "backend/cpu/cpu_gemm.hpp"
 #include "backend/cpu/ref_kernels.hpp"
+#include "backend/cpu/row_math.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
 
 namespace tl {
 namespace {
 
-using cpu::emap;
-
 void free_aligned(void* p) { std::free(p); }
 
 class CpuBackend final : public Backend {
 public:
-    // The thread count is this backend's, not the process's: every parallel loop names it, and Eigen's global
-    // setting is set before each GEMM, so two backends with different counts do not interfere.
+    // The thread count is this backend's, not the process's: every parallel loop and GEMM split names it, so
+    // two backends with different counts do not interfere.
     explicit CpuBackend(const CpuOptions& opt) : threads_(opt.threads > 0 ? opt.threads : omp_get_num_procs()) {}
 
     Device device() const override { return Device::cpu; }
@@ -51,19 +49,7 @@ public:
     void upload_bytes(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
     void attention_decode(const AttentionDecodeArgs<float>& a) override { ref::attention_decode(a); }
 
-    void gemm(const GemmArgs<float>& g) override {
-        Eigen::setNbThreads(threads_);
-        auto c = emap(g.c);
-        const auto a = emap(g.a);
-        const auto b = emap(g.b);
-        if (g.beta == 0.0f) c.setZero();
-        else if (g.beta != 1.0f) c *= g.beta;
-        const bool ta = g.trans_a == Trans::yes, tb = g.trans_b == Trans::yes;
-        if (!ta && !tb) c.noalias() += g.alpha * (a * b);
-        else if (!ta && tb) c.noalias() += g.alpha * (a * b.transpose());
-        else if (ta && !tb) c.noalias() += g.alpha * (a.transpose() * b);
-        else c.noalias() += g.alpha * (a.transpose() * b.transpose());
-    }
+    void gemm(const GemmArgs<float>& g) override { cpu::gemm(g, threads_); }
 
     void embedding_forward(const EmbeddingArgs<float>& a) override { ref::embedding_forward(a); }
 
@@ -79,102 +65,113 @@ public:
             }
     }
 
+    // Row reductions in fixed lanes (row_math.hpp): the result does not depend on where the row lies.
     void layernorm_forward(const LayerNormArgs<float>& a) override {
         const std::int64_t N = a.x.rows, C = a.x.cols;
+        const float* gamma = a.gamma.data;
+        const float* beta = a.beta.data;
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < N; ++i) {
             const float* x = a.x.row(i);
-            float mean = 0, var = 0;
-            for (std::int64_t c = 0; c < C; ++c) mean += x[c];
-            mean /= float(C);
-            for (std::int64_t c = 0; c < C; ++c) var += (x[c] - mean) * (x[c] - mean);
-            const float rstd = 1.0f / std::sqrt(var / float(C) + a.eps);
+            const float mean = cpu::row_sum(x, C) / float(C);
+            const float var = cpu::lane_sum(C, [&](std::int64_t c) { return (x[c] - mean) * (x[c] - mean); }) / float(C);
+            const float rstd = 1.0f / std::sqrt(var + a.eps);
             float* out = a.out.row(i);
-            for (std::int64_t c = 0; c < C; ++c) out[c] = (x[c] - mean) * rstd * a.gamma[c] + a.beta[c];
+            for (std::int64_t c = 0; c < C; ++c) out[c] = (x[c] - mean) * rstd * gamma[c] + beta[c];
             a.mean[i] = mean;
             a.rstd[i] = rstd;
         }
     }
 
+    // One pass over the rows computes dx and, per fixed block of kNormRows rows, partial dgamma and dbeta; the
+    // partials are then added in block order. The blocks do not depend on the thread count, so neither does the
+    // result.
     void layernorm_backward(const LayerNormGradArgs<float>& a) override {
-        const std::int64_t N = a.x.rows, C = a.x.cols;
+        const std::int64_t N = a.x.rows, C = a.x.cols, blocks = (N + kNormRows - 1) / kNormRows;
+        const bool param_grads = a.dgamma.data || a.dbeta.data;
+        if (param_grads) norm_partials_.assign(std::size_t(2 * blocks * C), 0.0f);
+        const float* gamma = a.gamma.data;
 #pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t i = 0; i < N; ++i) {
-            const float* x = a.x.row(i);
-            const float* dout = a.dout.row(i);
-            const float mean = a.mean[i], rstd = a.rstd[i];
-            float g_mean = 0, gx_mean = 0;
+        for (std::int64_t blk = 0; blk < blocks; ++blk) {
+            float* dg = norm_partials_.data() + 2 * blk * C;
+            float* db = dg + C;
+            for (std::int64_t i = blk * kNormRows; i < std::min(N, (blk + 1) * kNormRows); ++i) {
+                const float* x = a.x.row(i);
+                const float* dout = a.dout.row(i);
+                const float mean = a.mean[i], rstd = a.rstd[i];
+                const float g_mean = cpu::row_dot(dout, gamma, C) / float(C);
+                const float gx_mean =
+                    cpu::lane_sum(C, [&](std::int64_t c) { return dout[c] * gamma[c] * ((x[c] - mean) * rstd); }) /
+                    float(C);
+                float* dx = a.dx.row(i);
+                for (std::int64_t c = 0; c < C; ++c)
+                    dx[c] = rstd * (dout[c] * gamma[c] - g_mean - (x[c] - mean) * rstd * gx_mean);
+                if (!param_grads) continue;
+                for (std::int64_t c = 0; c < C; ++c) {
+                    dg[c] += dout[c] * ((x[c] - mean) * rstd);
+                    db[c] += dout[c];
+                }
+            }
+        }
+        if (!param_grads) return;
+        for (std::int64_t blk = 0; blk < blocks; ++blk)
             for (std::int64_t c = 0; c < C; ++c) {
-                const float g = dout[c] * a.gamma[c];
-                g_mean += g;
-                gx_mean += g * (x[c] - mean) * rstd;
+                if (a.dgamma.data) a.dgamma[c] += norm_partials_[std::size_t(2 * blk * C + c)];
+                if (a.dbeta.data) a.dbeta[c] += norm_partials_[std::size_t((2 * blk + 1) * C + c)];
             }
-            g_mean /= float(C);
-            gx_mean /= float(C);
-            float* dx = a.dx.row(i);
-            for (std::int64_t c = 0; c < C; ++c)
-                dx[c] = rstd * (dout[c] * a.gamma[c] - g_mean - (x[c] - mean) * rstd * gx_mean);
-        }
-        // Parameter grads: a column reduction over rows, in row order (deterministic), parallel over columns.
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t c = 0; c < C; ++c) {
-            float dg = 0, db = 0;
-            for (std::int64_t i = 0; i < N; ++i) {
-                const float d = a.dout(i, c);
-                dg += d * (a.x(i, c) - a.mean[i]) * a.rstd[i];
-                db += d;
-            }
-            if (a.dgamma.data) a.dgamma[c] += dg;
-            if (a.dbeta.data) a.dbeta[c] += db;
-        }
     }
 
+    // out = x w + b: the bias is written first and the GEMM accumulates onto it (one pass over out, not two).
     void linear_forward(const LinearArgs<float>& a) override {
-        Eigen::setNbThreads(threads_);
-        auto out = emap(a.out);
-        out.noalias() = emap(a.x) * emap(a.w);
-        if (a.b.data) out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(a.b.data, a.b.n);
+        const bool bias = a.b.data != nullptr;
+        if (bias) {
+#pragma omp parallel for schedule(static) num_threads(threads_)
+            for (std::int64_t i = 0; i < a.out.rows; ++i) std::memcpy(a.out.row(i), a.b.data, sizeof(float) * std::size_t(a.b.n));
+        }
+        cpu::gemm({a.out, a.x, a.w, Trans::no, Trans::no, 1.0f, bias ? 1.0f : 0.0f}, threads_);
     }
 
     void linear_backward(const LinearGradArgs<float>& a) override {
-        Eigen::setNbThreads(threads_);
-        const auto dout = emap(a.dout);
-        if (a.dx.data) emap(a.dx).noalias() = dout * emap(a.w).transpose();
-        if (a.dw.data) emap(a.dw).noalias() += emap(a.x).transpose() * dout;
-        if (a.db.data) Eigen::Map<Eigen::RowVectorXf>(a.db.data, a.db.n) += dout.colwise().sum();
+        if (a.dx.data) cpu::gemm({a.dx, a.dout, a.w, Trans::no, Trans::yes, 1.0f, 0.0f}, threads_);
+        if (a.dw.data) cpu::gemm({a.dw, a.x, a.dout, Trans::yes, Trans::no, 1.0f, 1.0f}, threads_);
+        if (a.db.data) column_sums_into(a.db, a.dout);
     }
 
     void attention_forward(const AttentionArgs<float>& a) override { cpu::attention_forward(a, threads_); }
     void attention_backward(const AttentionGradArgs<float>& a) override { cpu::attention_backward(a, threads_); }
 
-    // GELU through Eigen's vectorised tanh (a rational approximation within a few ulp): std::tanh per element
-    // was a third of a training step.
+    // GELU tanh with row_math's tanh: vectorised (std::tanh per element was a third of a training step) and the
+    // same for an element wherever it lies.
     void gelu_forward(const GeluArgs<float>& a) override {
         constexpr float k0 = 0.7978845608028654f, k1 = 0.044715f;
         for_chunks(a.x.n, [&](std::int64_t lo, std::int64_t n) {
-            Eigen::Map<const Eigen::ArrayXf> x(a.x.data + lo, n);
-            Eigen::Map<Eigen::ArrayXf> out(a.out.data + lo, n);
-            out = 0.5f * x * (1.0f + (k0 * (x + k1 * x.cube())).tanh());
+            const float* x = a.x.data + lo;
+            float* out = a.out.data + lo;
+            for (std::int64_t i = 0; i < n; ++i)
+                out[i] = 0.5f * x[i] * (1.0f + cpu::tanh_approx(k0 * (x[i] + k1 * x[i] * x[i] * x[i])));
         });
     }
 
     void gelu_backward(const GeluGradArgs<float>& a) override {
         constexpr float k0 = 0.7978845608028654f, k1 = 0.044715f;
         for_chunks(a.x.n, [&](std::int64_t lo, std::int64_t n) {
-            Eigen::Map<const Eigen::ArrayXf> x(a.x.data + lo, n), dout(a.dout.data + lo, n);
-            Eigen::Map<Eigen::ArrayXf> dx(a.dx.data + lo, n);
-            const Eigen::ArrayXf th = (k0 * (x + k1 * x.cube())).tanh();
-            dx = dout * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th.square()) * k0 * (1.0f + 3.0f * k1 * x.square()));
+            const float* x = a.x.data + lo;
+            const float* dout = a.dout.data + lo;
+            float* dx = a.dx.data + lo;
+            for (std::int64_t i = 0; i < n; ++i) {
+                const float xi = x[i], th = cpu::tanh_approx(k0 * (xi + k1 * xi * xi * xi));
+                dx[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * k0 * (1.0f + 3.0f * k1 * xi * xi));
+            }
         });
     }
 
     void add(VecView out, CVecView a, CVecView b) override {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t i = 0; i < out.n; ++i) out[i] = a[i] + b[i];
+#pragma omp parallel for simd schedule(static) num_threads(threads_) if (out.n >= kParallelFloats)
+        for (std::int64_t i = 0; i < out.n; ++i) out.data[i] = a.data[i] + b.data[i];
     }
     void add_inplace(VecView dst, CVecView src) override {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t i = 0; i < dst.n; ++i) dst[i] += src[i];
+#pragma omp parallel for simd schedule(static) num_threads(threads_) if (dst.n >= kParallelFloats)
+        for (std::int64_t i = 0; i < dst.n; ++i) dst.data[i] += src.data[i];
     }
 
     // Targets are checked before the parallel loop: an exception cannot leave an OpenMP region.
@@ -183,68 +180,93 @@ public:
             TL_ASSERT(targets[i] >= 0 && targets[i] < V, "[cross_entropy] target id out of range");
     }
 
+    // Both passes use row_math's vectorised exp in float (a double std::exp per logit was most of their time).
     void cross_entropy_forward(const CrossEntropyArgs<float>& a) override {
         check_targets(a.targets, a.logits.rows, a.logits.cols);
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < a.logits.rows; ++i) {
             const std::int32_t y = a.targets[i];
-            a.losses[i] = float(log_sum_exp(a.logits.row(i), a.logits.cols) - a.logits(i, y));
+            a.losses[i] = log_sum_exp(a.logits.row(i), a.logits.cols) - a.logits(i, y);
         }
     }
 
     void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override {
         check_targets(a.targets, a.logits.rows, a.logits.cols);
+        const std::int64_t V = a.logits.cols;
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t i = 0; i < a.logits.rows; ++i) {
             float* d = a.dlogits.row(i);
             const float w = a.weights[i] / a.norm;
             if (w == 0.0f) {
-                std::memset(d, 0, sizeof(float) * std::size_t(a.logits.cols));
+                std::fill(d, d + V, 0.0f);
                 continue;
             }
             const float* z = a.logits.row(i);
-            const double lse = log_sum_exp(z, a.logits.cols);
-            for (std::int64_t j = 0; j < a.logits.cols; ++j) d[j] = w * float(std::exp(z[j] - lse));
+            const float lse = log_sum_exp(z, V);
+            for (std::int64_t j = 0; j < V; ++j) d[j] = w * cpu::exp_approx(z[j] - lse);
             d[a.targets[i]] -= w;
         }
     }
 
-    // Fixed chunks summed in order: the same result for any thread count.
+    // Fixed chunks summed in order: the same result for any thread count. Small tensors (most of a model's 50
+    // or so) stay on the calling thread: waking a second one costs more than it saves.
     double sum_squares(CVecView x) override {
-        constexpr std::int64_t kChunk = 1 << 14;
-        const std::int64_t chunks = (x.n + kChunk - 1) / kChunk;
-        std::vector<double> partial(std::size_t(chunks), 0.0);
-#pragma omp parallel for schedule(static) num_threads(threads_)
+        const std::int64_t chunks = (x.n + kSumChunk - 1) / kSumChunk;
+        if (std::int64_t(sum_partials_.size()) < chunks) sum_partials_.resize(std::size_t(chunks));
+#pragma omp parallel for schedule(static) num_threads(threads_) if (chunks > 1)
         for (std::int64_t c = 0; c < chunks; ++c) {
             double s = 0;
-            for (std::int64_t i = c * kChunk; i < std::min(x.n, (c + 1) * kChunk); ++i) s += double(x[i]) * x[i];
-            partial[std::size_t(c)] = s;
+            for (std::int64_t i = c * kSumChunk; i < std::min(x.n, (c + 1) * kSumChunk); ++i) s += double(x[i]) * x[i];
+            sum_partials_[std::size_t(c)] = s;
         }
         double total = 0;
-        for (double s : partial) total += s;
+        for (std::int64_t c = 0; c < chunks; ++c) total += sum_partials_[std::size_t(c)];
         return total;
     }
 
     void scale(VecView x, float s) override {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t i = 0; i < x.n; ++i) x[i] *= s;
+#pragma omp parallel for simd schedule(static) num_threads(threads_) if (x.n >= kParallelFloats)
+        for (std::int64_t i = 0; i < x.n; ++i) x.data[i] *= s;
     }
 
+    // One fused pass per parameter tensor, vectorised (the pointers are copied to locals so the compiler sees
+    // no aliasing through the argument struct).
     void adamw(const AdamWArgs<float>& a) override {
         const float bc1 = 1.0f - float(std::pow(double(a.beta1), double(a.step)));
         const float bc2 = 1.0f - float(std::pow(double(a.beta2), double(a.step)));
-#pragma omp parallel for schedule(static) num_threads(threads_)
+        const float b1 = a.beta1, b2 = a.beta2, lr = a.lr, eps = a.eps, wd = a.weight_decay;
+        const float inv_bc1 = 1.0f / bc1, inv_bc2 = 1.0f / bc2;
+        float* __restrict p = a.params.data;
+        float* __restrict m = a.m.data;
+        float* __restrict v = a.v.data;
+        const float* __restrict g = a.grads.data;
+#pragma omp parallel for simd schedule(static) num_threads(threads_) if (a.params.n >= kParallelFloats)
         for (std::int64_t i = 0; i < a.params.n; ++i) {
-            const float g = a.grads[i];
-            const float m = a.beta1 * a.m[i] + (1.0f - a.beta1) * g;
-            const float v = a.beta2 * a.v[i] + (1.0f - a.beta2) * g * g;
-            a.m[i] = m;
-            a.v[i] = v;
-            a.params[i] -= a.lr * ((m / bc1) / (std::sqrt(v / bc2) + a.eps) + a.weight_decay * a.params[i]);
+            const float mi = b1 * m[i] + (1.0f - b1) * g[i];
+            const float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+            m[i] = mi;
+            v[i] = vi;
+            p[i] -= lr * ((mi * inv_bc1) / (std::sqrt(vi * inv_bc2) + eps) + wd * p[i]);
         }
     }
 
 private:
+    // dst[c] += sum over rows of m(:, c), rows in order; threads own column ranges, so the order is fixed.
+    void column_sums_into(VecView dst, CMatView m) const {
+        constexpr std::int64_t kCols = 64;
+        const std::int64_t blocks = (m.cols + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (std::int64_t blk = 0; blk < blocks; ++blk) {
+            const std::int64_t c0 = blk * kCols, n = std::min(kCols, m.cols - c0);
+            float acc[kCols] = {};
+            for (std::int64_t i = 0; i < m.rows; ++i) {
+                const float* row = m.row(i) + c0;
+                for (std::int64_t c = 0; c < n; ++c) acc[c] += row[c];
+            }
+            for (std::int64_t c = 0; c < n; ++c) dst[c0 + c] += acc[c];
+        }
+    }
+
     // Splits [0, n) into fixed chunks processed in parallel; f(first, count).
     template <class F>
     void for_chunks(std::int64_t n, const F& f) const {
@@ -254,13 +276,17 @@ private:
         for (std::int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
     }
 
-    static double log_sum_exp(const float* z, std::int64_t n) {
-        float maxv = z[0];
-        for (std::int64_t j = 1; j < n; ++j) maxv = std::max(maxv, z[j]);
-        double sum = 0;
-        for (std::int64_t j = 0; j < n; ++j) sum += std::exp(double(z[j] - maxv));
-        return double(maxv) + std::log(sum);
+    static float log_sum_exp(const float* z, std::int64_t n) {
+        const float maxv = cpu::row_max(z, n);
+        return maxv + std::log(cpu::lane_sum(n, [&](std::int64_t j) { return cpu::exp_approx(z[j] - maxv); }));
     }
+
+    // Element-wise ops on fewer floats than this run on the calling thread (a parallel region costs microseconds).
+    static constexpr std::int64_t kParallelFloats = 1 << 15;
+    static constexpr std::int64_t kSumChunk = 1 << 14;
+    static constexpr std::int64_t kNormRows = 64;
+    std::vector<double> sum_partials_;   // sum_squares' per-chunk sums; grows once, reused every step
+    std::vector<float> norm_partials_;   // layernorm_backward's per-block dgamma/dbeta; likewise
     int threads_;
 };
 

@@ -1,0 +1,67 @@
+#include "backend/cpu/cpu_gemm.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace tl::cpu {
+
+namespace {
+
+// Below this many multiply-adds a second thread costs more in wake-up than it saves (a 64^3 product is ~5 us).
+constexpr std::int64_t kMinParallelMacs = 64 * 64 * 64;
+
+// A slab boundary on a multiple of 16 floats keeps each thread's slab aligned for the AVX-512 kernels.
+std::int64_t slab_start(std::int64_t n, int part, int parts) {
+    if (part == parts) return n;
+    return std::min(n, (n * part / parts + 8) / 16 * 16);
+}
+
+// OpenBLAS's own pool is set to one thread, once: all parallelism is ours (cmake/TunelabBlas.cmake says why).
+void ensure_blas_is_serial() {
+    static const bool done = [] {
+        openblas_set_num_threads(1);
+        return true;
+    }();
+    (void)done;
+}
+
+}  // namespace
+
+void gemm(const GemmArgs<float>& g, int threads) {
+    const bool ta = g.trans_a == Trans::yes, tb = g.trans_b == Trans::yes;
+    const std::int64_t M = ta ? g.a.cols : g.a.rows, K = ta ? g.a.rows : g.a.cols;
+    const std::int64_t Kb = tb ? g.b.cols : g.b.rows, N = tb ? g.b.rows : g.b.cols;
+    TL_ASSERT(K == Kb && g.c.rows == M && g.c.cols == N, "[gemm] shapes do not agree");
+    if (M == 0 || N == 0) return;
+    ensure_blas_is_serial();
+
+    // One slab: rows [m0, m1) and columns [n0, n1) of c. Row m of op(a) starts at a + m*lda (or a + m when
+    // transposed); column n of op(b) at b + n (or b + n*ldb when transposed).
+    auto slab = [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+        if (m1 <= m0 || n1 <= n0) return;
+        const float* a = g.a.data + (ta ? m0 : m0 * g.a.ld);
+        const float* b = g.b.data + (tb ? n0 * g.b.ld : n0);
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m1 - m0),
+                    int(n1 - n0), int(K), g.alpha, a, int(g.a.ld), b, int(g.b.ld), g.beta,
+                    g.c.data + m0 * g.c.ld + n0, int(g.c.ld));
+    };
+
+    const int parts = M * N * K < kMinParallelMacs ? 1 : threads;
+    if (parts <= 1) {
+        slab(0, M, 0, N);
+        return;
+    }
+    const bool by_rows = M >= N;
+#pragma omp parallel num_threads(parts)
+    {
+        const int p = omp_get_thread_num(), n = omp_get_num_threads();
+        if (by_rows) slab(slab_start(M, p, n), slab_start(M, p + 1, n), 0, N);
+        else slab(0, M, slab_start(N, p, n), slab_start(N, p + 1, n));
+    }
+}
+
+}  // namespace tl::cpu
