@@ -1,12 +1,15 @@
-// bench_train: training and inference throughput of the presets on the CPU backend, as tokens/s and GFLOP/s.
+// bench_train: training and inference throughput of the presets on the CPU backend, as tokens/s and GFLOP/s;
+// generation (KV cache, batch 1) as new tokens/s; the peak resident memory of training.
 // FLOPs per token use the standard estimate 6N (forward + backward matmuls) + 12 L T C (attention), per
 // Kaplan et al. 2020 / the PaLM appendix; inference is a third of the training matmuls.
 // `bench_train --breakdown` instead prints which op costs what share of a training step (through a
 // TimedBackend). How to run and read it, and the numbers measured: docs/benchmarks.md.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -19,6 +22,7 @@
 #include "data/batch.hpp"
 #include "data/corpus.hpp"
 #include "model/config.hpp"
+#include "model/generate.hpp"
 #include "model/gpt.hpp"
 #include "optim/adamw.hpp"
 
@@ -27,6 +31,14 @@ namespace {
 
 double train_flops_per_token(const GptConfig& c) {
     return 6.0 * double(parameter_count(c)) + 12.0 * double(c.n_layer * c.n_positions * c.n_embd);
+}
+
+// The process's peak resident set so far, in MiB (ru_maxrss is KiB on Linux). A process-wide high-water mark,
+// not one benchmark's: it is that benchmark's only when nothing bigger ran before it in the process.
+double peak_rss_mib() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return double(ru.ru_maxrss) / 1024.0;
 }
 
 // One training step as train_step runs it: forward, backward, clip, AdamW.
@@ -72,6 +84,10 @@ void train_step(benchmark::State& state, const char* preset_name) {
     state.counters["FLOP/s"] = benchmark::Counter(tokens * train_flops_per_token(p.config),
                                                   benchmark::Counter::kIsIterationInvariantRate,
                                                   benchmark::Counter::kIs1000);
+    // The process's peak, not this benchmark's alone: it is training's when train_step is the first benchmark
+    // its process runs (it is registered first, and compare_pytorch.py runs each preset and thread count in a
+    // process of its own, through --benchmark_filter). In an unfiltered run a row also holds earlier peaks.
+    state.counters["peak_RSS_MiB"] = peak_rss_mib();
 }
 
 void forward_only(benchmark::State& state, const char* preset_name) {
@@ -90,10 +106,37 @@ void forward_only(benchmark::State& state, const char* preset_name) {
                                                   benchmark::Counter::kIs1000);
 }
 
+// Greedy generation at batch 1 with the KV cache, as a user calls it: a 1-token prompt, then up to 128 new
+// tokens. The last new token is sampled but never fed back, so the model sees prompt + new - 1 positions:
+// 128 new tokens fit both presets (tiny's T is 128). Each iteration is a whole generate() (its KvDecoder's
+// allocation included), so tokens/s is new tokens per second of the whole call.
+void generate(benchmark::State& state, const char* preset_name) {
+    constexpr std::int64_t kMaxNewTokens = 128;
+    const Preset& p = find_preset(preset_name);
+    auto be = make_cpu_backend({int(state.range(0))});
+    Gpt model(*be, p.config);
+    model.init_gpt2(1);
+    std::vector<std::int32_t> prompt(1);
+    CorpusStream(1).fill_row(prompt);
+    const int n_new = int(std::min(kMaxNewTokens, p.config.n_positions - std::int64_t(prompt.size()) + 1));
+    SampleOptions greedy;  // temperature 0: argmax; no stop tokens
+    greedy.max_new_tokens = n_new;
+    if (tl::generate(model, prompt, greedy).size() != std::size_t(n_new)) {  // also the warm-up
+        state.SkipWithError("generate() stopped before max_new_tokens");
+        return;
+    }
+    for (auto _ : state) benchmark::DoNotOptimize(tl::generate(model, prompt, greedy));
+    state.counters["tokens/s"] = benchmark::Counter(n_new, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["new_tokens"] = n_new;
+    state.SetLabel("batch 1, 1-token prompt, " + std::to_string(n_new) + " new tokens, greedy, KV cache");
+}
+
 BENCHMARK_CAPTURE(train_step, tiny, "tiny")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(train_step, small, "small")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(forward_only, tiny, "tiny")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(forward_only, small, "small")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(generate, tiny, "tiny")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(generate, small, "small")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // [SECTION] --breakdown: the share of a training step each op takes -------------------------------------
 

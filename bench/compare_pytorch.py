@@ -1,15 +1,19 @@
 #!/usr/bin/python3
-"""Side-by-side throughput: tunelab's bench_train against the identical workload in PyTorch, in one run.
+"""Side-by-side throughput and memory: tunelab's bench_train against the identical workload in PyTorch, in one run.
 
 Both sides train the same GPT-2 (pre-LN, learned positions, tied embeddings, biases, GELU tanh, GPT-2 init) on
 the same batch shape, in float32, with AdamW (betas 0.9/0.95, eps 1e-8, weight decay 0.1 on the Linear weights
-only, as tunelab's decays_by_default, lr 1e-4) and global-norm clipping at 1.0; and run forward-only
-(inference: logits, no loss). Each measurement is its own process, tunelab then PyTorch for each thread count,
-round after round, so drift on a shared machine hits both sides alike. Prints tokens/s of each, the ratio
-tunelab/PyTorch per thread count, and the machine. Not a correctness check (that is tests/parity).
+only, as tunelab's decays_by_default, lr 1e-4) and global-norm clipping at 1.0; run forward-only (inference:
+logits, no loss); and generate greedily at batch 1 from a 1-token prompt (tunelab with its KV cache, PyTorch as
+nanoGPT's GPT.generate does: the whole window, cropped to T, again for every new token). Each measurement is
+its own process, tunelab then PyTorch for each thread count, round after round, so drift on a shared machine
+hits both sides alike. Prints tokens/s of each, the ratio tunelab/PyTorch per thread count, the peak resident
+memory (ru_maxrss) of each side's training process, and the machine. Not a correctness check (that is
+tests/parity).
 
 Usage:  /usr/bin/python3 bench/compare_pytorch.py [build/bench/bench_train] [--preset tiny|small]
-            [--threads 1,2] [--rounds 3] [--repeats 5] [--torch-variants] [--blas-dir DIR] [--json OUT]
+            [--threads 1,2] [--rounds 3] [--repeats 5] [--no-forward] [--no-generate] [--torch-variants]
+            [--blas-dir DIR] [--json OUT]
 How to read the output, and the numbers measured: docs/benchmarks.md.
 
 PyTorch's GEMMs go to whatever libblas.so.3 the system picked. Debian's python3-torch runs on the reference
@@ -24,6 +28,7 @@ import importlib.util
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +40,8 @@ PRESETS = {
     "small": dict(V=257, T=256, C=256, L=6, H=8, B=8),
 }
 WARMUP_STEPS = 3
+RATE_MODES = ("train", "forward", "generate")  # the tokens/s rows of the table, in this order
+MIN_REPEAT_S = 0.5  # a PyTorch generation repetition runs whole generations for at least this, as Google Benchmark
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -78,11 +85,14 @@ def build_model(torch, cfg):
                     nn.init.zeros_(p)
                 # LayerNorm weights keep their 1
 
-        def forward(self, tokens):
+        def forward(self, tokens, last_only=False):
             x = self.wte(tokens) + self.wpe(torch.arange(tokens.shape[1]))
             for block in self.h:
                 x = block(x, self.mask)
-            return F.linear(self.ln_f(x), self.wte.weight)  # tied head: logits = ln_f(x) wte^T
+            x = self.ln_f(x)
+            if last_only:  # as nanoGPT at inference: the head only on the last position, (B, 1, V)
+                x = x[:, [-1], :]
+            return F.linear(x, self.wte.weight)  # tied head: logits = ln_f(x) wte^T
 
     return Gpt()
 
@@ -92,6 +102,11 @@ def loaded_blas():
     with open("/proc/self/maps") as f:
         libs = {line.split()[-1] for line in f if "blas" in line.split()[-1]}
     return sorted(libs)
+
+
+def peak_rss_mib():
+    """This process's peak resident set so far (ru_maxrss: KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def tokens_per_s(run, tokens_per_call, calls, repeats):
@@ -107,6 +122,7 @@ def tokens_per_s(run, tokens_per_call, calls, repeats):
 
 def worker(args):
     import torch
+    rss_import = peak_rss_mib()  # the interpreter and torch's libraries, before any model exists
     torch.set_num_threads(args.intra_threads)
     torch.manual_seed(0)
     cfg = PRESETS[args.preset]
@@ -130,6 +146,17 @@ def worker(args):
         with torch.no_grad():
             model(x)
 
+    prompt = data[:1, :1]  # batch 1, a 1-token prompt
+
+    def generate():  # nanoGPT's GPT.generate, greedy: re-runs the window (cropped to T) for every new token
+        idx = prompt
+        with torch.no_grad():
+            for _ in range(args.new_tokens):
+                idx_cond = idx if idx.size(1) <= T else idx[:, -T:]
+                logits = model(idx_cond, last_only=True)
+                idx = torch.cat((idx, logits[:, -1, :].argmax(dim=-1, keepdim=True)), dim=1)
+        return idx
+
     with torch.no_grad():  # a sanity check that this is a freshly initialised GPT-2: about ln V
         initial_loss = torch.nn.functional.cross_entropy(model(x).view(-1, V), y.view(-1)).item()
     result = {"torch": torch.__version__, "intra_threads": torch.get_num_threads(),
@@ -137,10 +164,18 @@ def worker(args):
     for _ in range(WARMUP_STEPS):
         train_step()
     result["train"] = tokens_per_s(train_step, B * T, args.steps, args.repeats)
+    # Read right after training, before forward and generate run, as tunelab's train_step counter is.
+    result["peak_rss_MiB"], result["rss_import_MiB"] = peak_rss_mib(), rss_import
     if not args.no_forward:
         for _ in range(WARMUP_STEPS):
             forward()
         result["forward"] = tokens_per_s(forward, B * T, 3 * args.steps, args.repeats)
+    if args.new_tokens > 0:
+        start = time.perf_counter()
+        if generate().shape[1] != 1 + args.new_tokens:  # also the warm-up, which sizes a repetition
+            sys.exit("compare_pytorch worker: generate() returned the wrong number of tokens")
+        calls = max(1, math.ceil(MIN_REPEAT_S / (time.perf_counter() - start)))
+        result["generate"] = tokens_per_s(generate, args.new_tokens, calls, args.repeats)
     result["blas"] = loaded_blas()
     print(json.dumps(result))
 
@@ -161,7 +196,7 @@ def find_openblas(requested):
     return None
 
 
-def run_torch(args, intra, blas_threads, blas_dir):
+def run_torch(args, intra, blas_threads, blas_dir, new_tokens):
     env = dict(os.environ, OMP_NUM_THREADS=str(intra), OPENBLAS_NUM_THREADS=str(blas_threads),
                MKL_NUM_THREADS=str(intra))
     if blas_dir:
@@ -170,6 +205,8 @@ def run_torch(args, intra, blas_threads, blas_dir):
            "--intra-threads", str(intra), "--steps", str(args.steps), "--repeats", str(args.repeats)]
     if args.no_forward:
         cmd.append("--no-forward")
+    if not args.no_generate:
+        cmd += ["--new-tokens", str(new_tokens)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"compare_pytorch: the PyTorch worker failed (exit {out.returncode}):\n{out.stderr}")
@@ -177,22 +214,33 @@ def run_torch(args, intra, blas_threads, blas_dir):
 
 
 def run_tunelab(args, threads):
-    """Median tokens/s of bench_train's repetitions for this preset and thread count, train and forward."""
-    names = "train_step" if args.no_forward else "(train_step|forward_only)"
-    cmd = [args.bench, f"--benchmark_filter=^{names}/{args.preset}/{threads}/real_time$",
+    """Median tokens/s of bench_train's repetitions for this preset and thread count (train, forward, generate),
+    and {"peak_rss_MiB", "new_tokens"} where bench_train reports them. One process: train_step is registered
+    first, so it runs first, and its peak_RSS_MiB counter (the process's peak so far) is training's."""
+    names = ["train_step"] + ["forward_only"] * (not args.no_forward) + ["generate"] * (not args.no_generate)
+    cmd = [args.bench, f"--benchmark_filter=^({'|'.join(names)})/{args.preset}/{threads}/real_time$",
            "--benchmark_format=json", f"--benchmark_repetitions={args.repeats}"]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"compare_pytorch: {' '.join(cmd)} failed (exit {out.returncode}):\n{out.stderr}")
     runs = [b for b in json.loads(out.stdout)["benchmarks"] if b.get("run_type") == "iteration"]
-    result = {}
-    for mode, prefix in (("train", "train_step/"), ("forward", "forward_only/")):
-        rates = [b["tokens/s"] for b in runs if b["name"].startswith(prefix)]
+    result, info = {}, {}
+    for mode, prefix in (("train", "train_step/"), ("forward", "forward_only/"), ("generate", "generate/")):
+        rates = [b["tokens/s"] for b in runs if b["name"].startswith(prefix) and "tokens/s" in b]
         if rates:
             result[mode] = statistics.median(rates)
+    rss = [b["peak_RSS_MiB"] for b in runs if b["name"].startswith("train_step/") and "peak_RSS_MiB" in b]
+    if rss:
+        info["peak_rss_MiB"] = max(rss)  # the process's high-water mark: the last repetition's
+    new_tokens = {int(b["new_tokens"]) for b in runs if b["name"].startswith("generate/") and "new_tokens" in b}
+    if new_tokens:
+        info["new_tokens"] = new_tokens.pop()
     if "train" not in result:
         sys.exit(f"compare_pytorch: {args.bench} ran no train_step/{args.preset}/{threads} benchmark")
-    return result
+    if not args.no_generate and ("generate" not in result or "new_tokens" not in info):
+        sys.exit(f"compare_pytorch: {args.bench} ran no generate/{args.preset}/{threads} benchmark (an older "
+                 "bench_train? rebuild it, or pass --no-generate)")
+    return result, info
 
 
 def machine():
@@ -216,25 +264,42 @@ def torch_configs(threads, variants):
 
 
 def measure(args, blas_dir):
-    """{(mode, threads): {"tunelab": [per round], "torch": [per round]}} and the torch workers' reports."""
+    """{(mode, threads): {"tunelab": [per round], "torch": [per round]}} and the torch workers' reports. The modes
+    are RATE_MODES (tokens/s) and "peak_rss" (MiB of the training process), the latter where bench_train has
+    the peak_RSS_MiB counter."""
     results, reports = {}, []
     for r in range(args.rounds):
         for n in args.threads:
             print(f"round {r + 1}/{args.rounds}, {n} thread(s): tunelab ...", file=sys.stderr, flush=True)
-            tl = run_tunelab(args, n)
+            tl, tl_info = run_tunelab(args, n)
             tried = []
             for intra, blas in torch_configs(n, args.torch_variants):
                 print(f"round {r + 1}/{args.rounds}, {n} thread(s): PyTorch (intra-op {intra}, BLAS {blas}) ...",
                       file=sys.stderr, flush=True)
-                rep = run_torch(args, intra, blas, blas_dir)
-                rep.update(round=r + 1, threads=n)
+                rep = run_torch(args, intra, blas, blas_dir, tl_info.get("new_tokens", 0))
+                rep.update(round=r + 1, threads=n, new_tokens=tl_info.get("new_tokens"))
                 tried.append(rep)
             reports += tried
             for mode in tl:  # PyTorch's best setting for each mode: training and inference may differ
                 cell = results.setdefault((mode, n), {"tunelab": [], "torch": []})
                 cell["tunelab"].append(tl[mode])
                 cell["torch"].append(max(rep[mode] for rep in tried))
+            if "peak_rss_MiB" in tl_info:  # PyTorch's smallest over the settings tried: its best, again
+                cell = results.setdefault(("peak_rss", n), {"tunelab": [], "torch": []})
+                cell["tunelab"].append(tl_info["peak_rss_MiB"])
+                cell["torch"].append(min(rep["peak_rss_MiB"] for rep in tried))
     return results, reports
+
+
+def median_cells(cell, fmt):
+    """'tunelab [min-max] | PyTorch [min-max] | ratio [min-max]': medians over rounds, the rounds' range."""
+    a, b = statistics.median(cell["tunelab"]), statistics.median(cell["torch"])
+    ratios = [x / y for x, y in zip(cell["tunelab"], cell["torch"])]
+
+    def spread(xs):
+        return f"{fmt.format(min(xs))}-{fmt.format(max(xs))}"
+    return (f"{fmt.format(a)} [{spread(cell['tunelab'])}] | {fmt.format(b)} [{spread(cell['torch'])}] "
+            f"| {a / b:.2f} [{min(ratios):.2f}-{max(ratios):.2f}]")
 
 
 def print_report(args, results, reports, blas_dir):
@@ -252,20 +317,37 @@ def print_report(args, results, reports, blas_dir):
     print(f"preset {args.preset}: batch {cfg['B']} x T {cfg['T']}, C {cfg['C']}, L {cfg['L']}, H {cfg['H']}, "
           f"V {cfg['V']}; {args.rounds} rounds, each the median of {args.repeats} repetitions; "
           f"the table shows the median over rounds [min-max]\n")
-    print("| mode | threads | tunelab tokens/s | PyTorch tokens/s | tunelab/PyTorch |")
+    print("| mode | threads | tunelab tokens/s | PyTorch tokens/s | tunelab/PyTorch (higher: tunelab faster) |")
     print("|---|---:|---:|---:|---:|")
-    for (mode, n), cell in sorted(results.items(), key=lambda kv: (kv[0][0] != "train", kv[0][1])):
-        a, b = statistics.median(cell["tunelab"]), statistics.median(cell["torch"])
-        ratios = [x / y for x, y in zip(cell["tunelab"], cell["torch"])]
-        print(f"| {mode} | {n} | {a:,.0f} [{min(cell['tunelab']):,.0f}-{max(cell['tunelab']):,.0f}] "
-              f"| {b:,.0f} [{min(cell['torch']):,.0f}-{max(cell['torch']):,.0f}] "
-              f"| {a / b:.2f} [{min(ratios):.2f}-{max(ratios):.2f}] |")
+    rates = [(key, cell) for key, cell in results.items() if key[0] in RATE_MODES]
+    for (mode, n), cell in sorted(rates, key=lambda kv: (RATE_MODES.index(kv[0][0]), kv[0][1])):
+        print(f"| {mode} | {n} | " + median_cells(cell, "{:,.0f}") + " |")
+    new_tokens = next((rep["new_tokens"] for rep in reports if rep.get("new_tokens")), None)
+    if new_tokens:
+        print(f"\ngenerate: batch 1, a 1-token prompt, {new_tokens} new tokens, greedy (argmax); tokens/s counts the "
+              "new tokens. tunelab: generate() with its KV cache. PyTorch: nanoGPT's loop, the whole window "
+              "(cropped to T) through the model again for each new token, head on the last position, no_grad.")
+
+    memory = sorted((n, cell) for (mode, n), cell in results.items() if mode == "peak_rss")
+    if memory:
+        print("\nPeak resident memory of the training process (ru_maxrss, MiB; the same batch as train above):\n")
+        print("| threads | tunelab MiB | PyTorch MiB | tunelab/PyTorch (lower: tunelab uses less) |")
+        print("|---:|---:|---:|---:|")
+        for n, cell in memory:
+            print(f"| {n} | " + median_cells(cell, "{:,.1f}") + " |")
+        rss_import = min(rep["rss_import_MiB"] for rep in reports)
+        print(f"\n(PyTorch's process holds {rss_import:,.0f} MiB after `import torch`, before any model: its "
+              "interpreter and libraries. Both columns are whole processes, libraries included.)")
+    else:
+        print("\n(no peak memory: this bench_train has no peak_RSS_MiB counter; rebuild it)")
     if args.torch_variants:
-        print("\nPyTorch thread settings tried (tokens/s; the table keeps the best of each round and mode):")
-        print("| round | threads | intra-op | BLAS | train | forward |\n|---:|---:|---:|---:|---:|---:|")
+        print("\nPyTorch thread settings tried (tokens/s, peak MiB; the tables keep the best of each round and mode):")
+        print("| round | threads | intra-op | BLAS | train | forward | generate | peak MiB |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|---:|")
         for rep in reports:
             print(f"| {rep['round']} | {rep['threads']} | {rep['intra_threads']} | {rep['blas_threads']} "
-                  f"| {rep['train']:,.0f} | {rep.get('forward', float('nan')):,.0f} |")
+                  f"| {rep['train']:,.0f} | {rep.get('forward', float('nan')):,.0f} "
+                  f"| {rep.get('generate', float('nan')):,.0f} | {rep['peak_rss_MiB']:,.1f} |")
 
 
 def main():
@@ -277,12 +359,15 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement (median kept)")
     ap.add_argument("--steps", type=int, default=5, help="PyTorch: training steps per repetition (3x forwards)")
     ap.add_argument("--no-forward", action="store_true", help="skip the forward-only (inference) comparison")
+    ap.add_argument("--no-generate", action="store_true",
+                    help="skip the generation comparison (batch 1, greedy, 128 new tokens)")
     ap.add_argument("--torch-variants", action="store_true",
                     help="for n > 1 threads also try PyTorch with (n intra-op, 1 BLAS) and (1, n); keep the best")
     ap.add_argument("--blas-dir", help="folder with the libblas.so.3 PyTorch should load (default: OpenBLAS's)")
     ap.add_argument("--json", help="also write every measurement to this file")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--intra-threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--new-tokens", type=int, default=0, help=argparse.SUPPRESS)  # worker: 0 skips generate
     args = ap.parse_args()
     if args.worker:
         return worker(args)

@@ -18,6 +18,7 @@ struct MergeOptions {
     std::vector<std::string> models;
     std::vector<double> weights, t, lambda, density;
     std::uint64_t seed = 0;
+    int threads = 0;
 };
 
 ParamSchedule schedule_of(const std::vector<double>& values) { return {{}, DepthGradient{values}}; }
@@ -60,7 +61,8 @@ void run_merge(const MergeOptions& o, bool has_flags) {
     const auto start = std::chrono::steady_clock::now();
     std::map<std::string, ModelState> states;
     for (const std::string& p : config_model_paths(c)) states.emplace(p, read_model_state(p));
-    const MergeSpec spec = spec_from_config(c, states);
+    MergeSpec spec = spec_from_config(c, states);
+    spec.threads = o.threads;
     const auto merge_start = std::chrono::steady_clock::now();
     const ModelState merged = merge_models(spec);
     const double merge_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - merge_start).count();
@@ -97,6 +99,7 @@ void add_merge_command(CLI::App& app) {
     cmd->add_option("--seed", o->seed, "seed for DARE's random drops")->capture_default_str();
     cmd->add_option("--config", o->config, "a mergekit YAML config instead of the flags");
     cmd->add_option("--out", o->out, "model folder to write")->required();
+    cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
     cmd->callback([o, cmd] {
         std::size_t flags = 0;
         for (const char* f : {"--method", "--models", "--weights", "--base", "--t", "--lambda", "--density"})

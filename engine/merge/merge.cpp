@@ -287,7 +287,8 @@ ModelState merge_models(const MergeSpec& s) {
             if (s.method != MergeMethod::passthrough || int(i) == ref) inputs.emplace_back(int(i), name);
         add_job(name, t.shape, inputs);
     }
-#pragma omp parallel for schedule(dynamic, 1)
+    const int threads = s.threads > 0 ? s.threads : omp_get_num_procs();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (std::size_t j = 0; j < jobs.size(); ++j) run_job(jobs[j], s);
     return out;
 }

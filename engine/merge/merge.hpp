@@ -55,6 +55,7 @@ struct MergeSpec {
     std::vector<LayerSlice> slices;
     // Models whose tunelab.json records different pretraining runs have unrelated weights: refuse them.
     LineageCheck lineage = LineageCheck::same_pretraining;
+    int threads = 0;  // tensors merged in parallel; 0: all cores
 };
 
 // tl::Error ("[merge] ...") for: no models, shapes that differ, different bases, t outside [0, 1], density

@@ -89,11 +89,12 @@ public:
     void layernorm_backward(const LayerNormGradArgs<float>& a) override {
         const std::int64_t N = a.x.rows, C = a.x.cols, blocks = (N + kNormRows - 1) / kNormRows;
         const bool param_grads = a.dgamma.data || a.dbeta.data;
-        if (param_grads) norm_partials_.assign(std::size_t(2 * blocks * C), 0.0f);
+        float* partials = param_grads ? scratch<float>(norm_scratch_, std::size_t(2 * blocks * C)) : nullptr;
+        if (param_grads) std::fill(partials, partials + 2 * blocks * C, 0.0f);
         const float* gamma = a.gamma.data;
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t blk = 0; blk < blocks; ++blk) {
-            float* dg = norm_partials_.data() + 2 * blk * C;
+            float* dg = partials + 2 * blk * C;
             float* db = dg + C;
             for (std::int64_t i = blk * kNormRows; i < std::min(N, (blk + 1) * kNormRows); ++i) {
                 const float* x = a.x.row(i);
@@ -116,8 +117,8 @@ public:
         if (!param_grads) return;
         for (std::int64_t blk = 0; blk < blocks; ++blk)
             for (std::int64_t c = 0; c < C; ++c) {
-                if (a.dgamma.data) a.dgamma[c] += norm_partials_[std::size_t(2 * blk * C + c)];
-                if (a.dbeta.data) a.dbeta[c] += norm_partials_[std::size_t((2 * blk + 1) * C + c)];
+                if (a.dgamma.data) a.dgamma[c] += partials[2 * blk * C + c];
+                if (a.dbeta.data) a.dbeta[c] += partials[(2 * blk + 1) * C + c];
             }
     }
 
@@ -212,15 +213,15 @@ public:
     // or so) stay on the calling thread: waking a second one costs more than it saves.
     double sum_squares(CVecView x) override {
         const std::int64_t chunks = (x.n + kSumChunk - 1) / kSumChunk;
-        if (std::int64_t(sum_partials_.size()) < chunks) sum_partials_.resize(std::size_t(chunks));
+        double* partials = scratch<double>(sum_scratch_, std::size_t(std::max<std::int64_t>(chunks, 1)));
 #pragma omp parallel for schedule(static) num_threads(threads_) if (chunks > 1)
         for (std::int64_t c = 0; c < chunks; ++c) {
             double s = 0;
             for (std::int64_t i = c * kSumChunk; i < std::min(x.n, (c + 1) * kSumChunk); ++i) s += double(x[i]) * x[i];
-            sum_partials_[std::size_t(c)] = s;
+            partials[c] = s;
         }
         double total = 0;
-        for (std::int64_t c = 0; c < chunks; ++c) total += sum_partials_[std::size_t(c)];
+        for (std::int64_t c = 0; c < chunks; ++c) total += partials[c];
         return total;
     }
 
@@ -285,8 +286,18 @@ private:
     static constexpr std::int64_t kParallelFloats = 1 << 15;
     static constexpr std::int64_t kSumChunk = 1 << 14;
     static constexpr std::int64_t kNormRows = 64;
-    std::vector<double> sum_partials_;   // sum_squares' per-chunk sums; grows once, reused every step
-    std::vector<float> norm_partials_;   // layernorm_backward's per-block dgamma/dbeta; likewise
+
+    // Scratch of the backend's own reductions (per-block partial sums): grown on first use, then reused, so a
+    // training step allocates nothing. Host memory outside the ledger, on purpose: it is a few KiB (32 KiB for
+    // `tiny`), and the ledger counts the model's memory as the course explains it, matched to the byte by the
+    // detailed memory model (tests/engine/memory).
+    template <class T>
+    static T* scratch(std::vector<T>& v, std::size_t count) {
+        if (v.size() < count) v.resize(count);
+        return v.data();
+    }
+    std::vector<double> sum_scratch_;  // sum_squares' per-chunk sums
+    std::vector<float> norm_scratch_;  // layernorm_backward's per-block dgamma and dbeta
     int threads_;
 };
 

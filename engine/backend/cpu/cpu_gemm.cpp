@@ -1,7 +1,12 @@
 #include "backend/cpu/cpu_gemm.hpp"
 
-#include <cblas.h>
 #include <omp.h>
+
+#ifdef TL_WITH_OPENBLAS
+#include <cblas.h>
+#else
+#include <Eigen/Core>
+#endif
 
 #include <algorithm>
 
@@ -20,6 +25,7 @@ std::int64_t slab_start(std::int64_t n, int part, int parts) {
     return std::min(n, (n * part / parts + 8) / 16 * 16);
 }
 
+#ifdef TL_WITH_OPENBLAS
 // OpenBLAS's own pool is set to one thread, once: all parallelism is ours (cmake/TunelabBlas.cmake says why).
 void ensure_blas_is_serial() {
     static const bool done = [] {
@@ -28,6 +34,32 @@ void ensure_blas_is_serial() {
     }();
     (void)done;
 }
+
+void serial_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+                  std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n),
+                int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+#else
+// The build without OpenBLAS (TL_OPENBLAS=OFF: binaries carried to a GPU machine that lacks it): the same
+// slabs through Eigen, single-threaded inside each slab.
+void ensure_blas_is_serial() { Eigen::setNbThreads(1); }
+
+void serial_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+                  std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+    using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using View = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
+    Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> C(c, m, n, Eigen::OuterStride<>(ldc));
+    const View A(a, ta ? k : m, ta ? m : k, Eigen::OuterStride<>(lda));
+    const View B(b, tb ? n : k, tb ? k : n, Eigen::OuterStride<>(ldb));
+    if (beta == 0.0f) C.setZero();
+    else if (beta != 1.0f) C *= beta;
+    if (!ta && !tb) C.noalias() += alpha * (A * B);
+    else if (!ta && tb) C.noalias() += alpha * (A * B.transpose());
+    else if (ta && !tb) C.noalias() += alpha * (A.transpose() * B);
+    else C.noalias() += alpha * (A.transpose() * B.transpose());
+}
+#endif
 
 }  // namespace
 
@@ -45,9 +77,8 @@ void gemm(const GemmArgs<float>& g, int threads) {
         if (m1 <= m0 || n1 <= n0) return;
         const float* a = g.a.data + (ta ? m0 : m0 * g.a.ld);
         const float* b = g.b.data + (tb ? n0 * g.b.ld : n0);
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m1 - m0),
-                    int(n1 - n0), int(K), g.alpha, a, int(g.a.ld), b, int(g.b.ld), g.beta,
-                    g.c.data + m0 * g.c.ld + n0, int(g.c.ld));
+        serial_sgemm(ta, tb, m1 - m0, n1 - n0, K, g.alpha, a, g.a.ld, b, g.b.ld, g.beta, g.c.data + m0 * g.c.ld + n0,
+                     g.c.ld);
     };
 
     const int parts = M * N * K < kMinParallelMacs ? 1 : threads;

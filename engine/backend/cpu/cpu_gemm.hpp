@@ -1,4 +1,5 @@
-// Every GEMM of the CPU backend: OpenBLAS's serial SGEMM, split across the backend's OpenMP threads.
+// Every GEMM of the CPU backend: single-threaded OpenBLAS SGEMM calls (Eigen in a TL_OPENBLAS=OFF build), split
+// across the backend's OpenMP threads.
 #pragma once
 #include "core/ops.hpp"
 
