@@ -1,8 +1,8 @@
 // bench_peak: this machine's float32 ceilings, so that bench_train's FLOP/s can be stated as a utilisation.
-//   fma_peak/threads:<t>             independent vector FMA chains in registers: arithmetic peak, no memory traffic.
-//   sgemm/<preset>/<op>/<MxNxK>/...  tl::cpu::gemm, the CPU backend's GEMM, at the shapes one layer of the preset
-//                                    multiplies: the ceiling for the training step's weight GEMMs.
-// Not a model benchmark (that is bench_train). Run: build/bench/bench_peak [--benchmark_filter=fma|sgemm/tiny];
+//   fma_peak/threads:<t>          vector FMA chains in registers: the arithmetic peak, no memory traffic.
+//   sgemm/<preset>/<op>/<MxNxK>   tl::cpu::gemm, the CPU backend's GEMM, at the shapes of one layer of the
+//                                 preset: the ceiling for the training step's weight GEMMs.
+// Not a model benchmark (that is bench_train). Run: build/bench/bench_peak [--benchmark_filter=fma];
 // how to read it: docs/benchmarks.md.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -23,8 +23,9 @@ namespace tl {
 namespace {
 
 // [SECTION] FMA peak
-// Intrinsics rather than `acc * m + a`: the build is ISO C++, where GCC does not contract a multiply and an add
-// into an FMA, and -march=native alone prefers 256-bit vectors on Zen 4. The widest unit the build targets wins.
+// Intrinsics rather than `acc * m + a`: the build is ISO C++ (-std=c++20), where GCC does not contract a
+// multiply and an add into an FMA, and auto-vectorised code need not use the widest registers. The widest
+// vectors the build targets (-march=native, TL_NATIVE) win.
 #if defined(__AVX512F__)
 using FVec = __m512;
 constexpr int kLanes = 16;
@@ -42,8 +43,8 @@ FVec fvec_set(float x) { return x; }
 FVec fvec_fma(FVec a, FVec b, FVec c) { return std::fma(a, b, c); }
 #endif
 
-// Through memory rather than _mm512_reduce_add_ps, which trips a false -Wuninitialized inside GCC 12's header.
-// Outside the timed loop, so its speed does not matter.
+// Through memory rather than _mm512_reduce_add_ps, which trips a false -Wuninitialized inside GCC 12's
+// header. Outside the timed loop, so its speed does not matter.
 float fvec_sum(FVec a) {
     float v[kLanes];
     std::memcpy(v, &a, sizeof v);
@@ -58,8 +59,8 @@ float fvec_sum(FVec a) {
 constexpr int kChains = 12;
 constexpr std::int64_t kSteps = 1 << 16;  // ~0.25 ms a call at 1 FMA/cycle: the OpenMP fork/join is noise
 
-// kSteps dependent FMAs on each of kChains accumulators. acc -> acc * m + a converges (m < 1) to a / (1 - m), so
-// values stay normal: no denormal or overflow slow path.
+// kSteps dependent FMAs on each of kChains accumulators. acc -> acc * m + a converges (m < 1) to a / (1 - m),
+// so values stay normal: no denormal or overflow slow path.
 float fma_chains(float m_in, float a_in) {
     const FVec m = fvec_set(m_in), a = fvec_set(a_in);
     FVec acc[kChains];
@@ -73,8 +74,8 @@ float fma_chains(float m_in, float a_in) {
     return fvec_sum(total);
 }
 
-// Each thread runs its own chains. The sum is consumed and m, a are opaque, so the loop can be neither dropped
-// nor folded into its closed form.
+// Each thread runs its own chains. The sum is consumed and m, a are opaque, so the loop can be neither
+// dropped nor folded into its closed form.
 void fma_peak(benchmark::State& state) {
     const int threads = int(state.range(0));
     float m = 0.999f, a = 1e-3f;
@@ -87,8 +88,8 @@ void fma_peak(benchmark::State& state) {
         benchmark::DoNotOptimize(sum);
     }
     const double flops = 2.0 * kLanes * kChains * double(kSteps) * threads;  // an FMA is 2 FLOPs per lane
-    state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
-                                                  benchmark::Counter::kIs1000);
+    state.counters["FLOP/s"] =
+        benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
     state.counters["lanes"] = kLanes;
 }
 
@@ -100,8 +101,8 @@ struct PresetShape {
 };
 constexpr PresetShape kPresets[] = {{"tiny", 16 * 128, 128}, {"small", 8 * 256, 256}};
 
-// One product c (M, N) = op(a) (M, K) op(b) (K, N), as CpuBackend's linear_forward / linear_backward issue it:
-// weights W are (C, OC) row-major, forward is x W, backward dx = dout W^T and dW += x^T dout (beta 1).
+// One product c (M, N) = op(a) (M, K) op(b) (K, N), as CpuBackend's linear_forward / linear_backward issue
+// it: weights W are (C, OC) row-major, forward is x W, backward dx = dout W^T and dW += x^T dout (beta 1).
 struct GemmShape {
     const char* op;
     std::int64_t M, N, K;
@@ -112,12 +113,12 @@ struct GemmShape {
 std::vector<GemmShape> layer_gemms(std::int64_t N, std::int64_t C) {
     const Trans no = Trans::no, yes = Trans::yes;
     return {
-        {"qkv", N, 3 * C, C, no, no, 0.0f},         // x (N, C) W (C, 3C)
-        {"attproj", N, C, C, no, no, 0.0f},         // y (N, C) W (C, C)
-        {"fc", N, 4 * C, C, no, no, 0.0f},          // x (N, C) W (C, 4C)
-        {"fcproj", N, C, 4 * C, no, no, 0.0f},      // h (N, 4C) W (4C, C)
-        {"fc_dx", N, C, 4 * C, no, yes, 0.0f},      // dout (N, 4C) W^T, W (C, 4C)
-        {"fc_dW", C, 4 * C, N, yes, no, 1.0f},      // x^T dout, x (N, C), dout (N, 4C)
+        {"qkv", N, 3 * C, C, no, no, 0.0f},     // x (N, C) W (C, 3C)
+        {"attproj", N, C, C, no, no, 0.0f},     // y (N, C) W (C, C)
+        {"fc", N, 4 * C, C, no, no, 0.0f},      // x (N, C) W (C, 4C)
+        {"fcproj", N, C, 4 * C, no, no, 0.0f},  // h (N, 4C) W (4C, C)
+        {"fc_dx", N, C, 4 * C, no, yes, 0.0f},  // dout (N, 4C) W^T, W (C, 4C)
+        {"fc_dW", C, 4 * C, N, yes, no, 1.0f},  // x^T dout, x (N, C), dout (N, 4C)
     };
 }
 
@@ -135,24 +136,24 @@ void sgemm(benchmark::State& state, const GemmShape& s) {
     const int threads = int(state.range(0));
     const bool ta = s.ta == Trans::yes, tb = s.tb == Trans::yes;
     Floats a = random_floats(s.M * s.K, 1), b = random_floats(s.K * s.N, 2), c = random_floats(s.M * s.N, 3);
-    const GemmArgs<float> g{MatView(c.get(), s.M, s.N),
-                            ta ? CMatView(a.get(), s.K, s.M) : CMatView(a.get(), s.M, s.K),
-                            tb ? CMatView(b.get(), s.N, s.K) : CMatView(b.get(), s.K, s.N),
-                            s.ta, s.tb, 1.0f, s.beta};
+    const CMatView op_a = ta ? CMatView(a.get(), s.K, s.M) : CMatView(a.get(), s.M, s.K);
+    const CMatView op_b = tb ? CMatView(b.get(), s.N, s.K) : CMatView(b.get(), s.K, s.N);
+    const GemmArgs<float> g{MatView(c.get(), s.M, s.N), op_a, op_b, s.ta, s.tb, 1.0f, s.beta};
     cpu::gemm(g, threads);  // untimed: OpenBLAS's first-call setup and the OpenMP pool's start
     for (auto _ : state) {
         cpu::gemm(g, threads);
         benchmark::ClobberMemory();
     }
-    state.counters["FLOP/s"] = benchmark::Counter(2.0 * double(s.M * s.N * s.K),
-                                                  benchmark::Counter::kIsIterationInvariantRate,
-                                                  benchmark::Counter::kIs1000);
+    state.counters["FLOP/s"] =
+        benchmark::Counter(2.0 * double(s.M * s.N * s.K), benchmark::Counter::kIsIterationInvariantRate,
+                           benchmark::Counter::kIs1000);
 }
 
 // Wall time throughout (UseRealTime): with threads, CPU time would add up the cores.
 void register_all() {
     auto* fma = benchmark::RegisterBenchmark("fma_peak", fma_peak)->ArgName("threads")->Arg(1);
-    if (omp_get_num_procs() > 1) fma->Arg(omp_get_num_procs());  // logical CPUs: SMT siblings share the FMA units
+    // Logical CPUs: with SMT, siblings share a core's FMA units, so the total is still the machine's peak.
+    if (omp_get_num_procs() > 1) fma->Arg(omp_get_num_procs());
     fma->UseRealTime()->Unit(benchmark::kMicrosecond);
 
     for (const PresetShape& p : kPresets)

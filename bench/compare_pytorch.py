@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Side-by-side throughput and memory: tunelab's bench_train against the identical workload in PyTorch, in one run.
+"""Throughput and memory side by side: tunelab's bench_train against the identical workload in PyTorch.
 
 Both sides train the same GPT-2 (pre-LN, learned positions, tied embeddings, biases, GELU tanh, GPT-2 init) on
 the same batch shape, in float32, with AdamW (betas 0.9/0.95, eps 1e-8, weight decay 0.1 on the Linear weights
@@ -41,7 +41,7 @@ PRESETS = {
 }
 WARMUP_STEPS = 3
 RATE_MODES = ("train", "forward", "generate")  # the tokens/s rows of the table, in this order
-MIN_REPEAT_S = 0.5  # a PyTorch generation repetition runs whole generations for at least this, as Google Benchmark
+MIN_REPEAT_S = 0.5  # a PyTorch generation repetition: whole generations for at least this, as Google Benchmark
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -324,8 +324,8 @@ def print_report(args, results, reports, blas_dir):
         print(f"| {mode} | {n} | " + median_cells(cell, "{:,.0f}") + " |")
     new_tokens = next((rep["new_tokens"] for rep in reports if rep.get("new_tokens")), None)
     if new_tokens:
-        print(f"\ngenerate: batch 1, a 1-token prompt, {new_tokens} new tokens, greedy (argmax); tokens/s counts the "
-              "new tokens. tunelab: generate() with its KV cache. PyTorch: nanoGPT's loop, the whole window "
+        print(f"\ngenerate: batch 1, a 1-token prompt, {new_tokens} new tokens, greedy (argmax); tokens/s counts "
+              "the new tokens. tunelab: generate() with its KV cache. PyTorch: nanoGPT's loop, the whole window "
               "(cropped to T) through the model again for each new token, head on the last position, no_grad.")
 
     memory = sorted((n, cell) for (mode, n), cell in results.items() if mode == "peak_rss")
@@ -341,7 +341,8 @@ def print_report(args, results, reports, blas_dir):
     else:
         print("\n(no peak memory: this bench_train has no peak_RSS_MiB counter; rebuild it)")
     if args.torch_variants:
-        print("\nPyTorch thread settings tried (tokens/s, peak MiB; the tables keep the best of each round and mode):")
+        print("\nPyTorch thread settings tried (tokens/s, peak MiB; the tables keep the best of each round "
+              "and mode):")
         print("| round | threads | intra-op | BLAS | train | forward | generate | peak MiB |\n"
               "|---:|---:|---:|---:|---:|---:|---:|---:|")
         for rep in reports:

@@ -1,6 +1,7 @@
-// The CPU backend: OpenBLAS GEMMs split across OpenMP threads (cpu_gemm), OpenMP loops, fused row kernels. Every method has the contract of the matching
-// reference kernel (ref_kernels.cpp) and is tested against it (tests/engine/backend/cpu_vs_ref_test.cpp).
-// Determinism: every reduction has a fixed order for a given thread count.
+// The CPU backend: OpenBLAS GEMMs split across OpenMP threads (cpu_gemm), OpenMP loops, fused row kernels.
+// Every method has the contract of the matching reference kernel (ref_kernels.cpp) and is tested against it
+// (tests/engine/backend/cpu_vs_ref_test.cpp). Determinism: every reduction has a fixed order for a given
+// thread count.
 #include <omp.h>
 
 #include <cmath>
@@ -19,13 +20,16 @@
 namespace tl {
 namespace {
 
+using cpu::kParallelFloats;
+
 void free_aligned(void* p) { std::free(p); }
 
 class CpuBackend final : public Backend {
 public:
     // The thread count is this backend's, not the process's: every parallel loop and GEMM split names it, so
     // two backends with different counts do not interfere.
-    explicit CpuBackend(const CpuOptions& opt) : threads_(opt.threads > 0 ? opt.threads : omp_get_num_procs()) {}
+    explicit CpuBackend(const CpuOptions& opt)
+        : threads_(opt.threads > 0 ? opt.threads : omp_get_num_procs()) {}
 
     Device device() const override { return Device::cpu; }
     std::string name() const override { return "cpu (" + std::to_string(threads_) + " threads)"; }
@@ -41,12 +45,16 @@ public:
         TL_ASSERT(dst.n == src.n, "[cpu copy] sizes differ");
         std::memcpy(dst.data, src.data, sizeof(float) * std::size_t(src.n));
     }
-    void copy_to_host(float* dst, CVecView src) override { std::memcpy(dst, src.data, sizeof(float) * std::size_t(src.n)); }
+    void copy_to_host(float* dst, CVecView src) override {
+        std::memcpy(dst, src.data, sizeof(float) * std::size_t(src.n));
+    }
     void copy_from_host(VecView dst, const float* src) override {
         std::memcpy(dst.data, src, sizeof(float) * std::size_t(dst.n));
     }
 
-    void upload_bytes(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
+    void upload_bytes(void* dst, const void* src, std::size_t bytes) override {
+        std::memcpy(dst, src, bytes);
+    }
     void attention_decode(const AttentionDecodeArgs<float>& a) override { ref::attention_decode(a); }
 
     void gemm(const GemmArgs<float>& g) override { cpu::gemm(g, threads_); }
@@ -56,7 +64,7 @@ public:
     // Parallel over channels: each thread owns whole columns, so the scatter-add order is fixed.
     void embedding_backward(const EmbeddingGradArgs<float>& a) override {
         const std::int64_t N = a.B * a.T_, C = a.dout.cols;
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) num_threads(threads_) if (N * C >= kParallelFloats)
         for (std::int64_t c = 0; c < C; ++c)
             for (std::int64_t n = 0; n < N; ++n) {
                 const float g = a.dout(n, c);
@@ -70,11 +78,12 @@ public:
         const std::int64_t N = a.x.rows, C = a.x.cols;
         const float* gamma = a.gamma.data;
         const float* beta = a.beta.data;
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) num_threads(threads_) if (N * C >= kParallelFloats)
         for (std::int64_t i = 0; i < N; ++i) {
             const float* x = a.x.row(i);
             const float mean = cpu::row_sum(x, C) / float(C);
-            const float var = cpu::lane_sum(C, [&](std::int64_t c) { return (x[c] - mean) * (x[c] - mean); }) / float(C);
+            const float var =
+                cpu::lane_sum(C, [&](std::int64_t c) { return (x[c] - mean) * (x[c] - mean); }) / float(C);
             const float rstd = 1.0f / std::sqrt(var + a.eps);
             float* out = a.out.row(i);
             for (std::int64_t c = 0; c < C; ++c) out[c] = (x[c] - mean) * rstd * gamma[c] + beta[c];
@@ -83,16 +92,16 @@ public:
         }
     }
 
-    // One pass over the rows computes dx and, per fixed block of kNormRows rows, partial dgamma and dbeta; the
-    // partials are then added in block order. The blocks do not depend on the thread count, so neither does the
-    // result.
+    // One pass over the rows computes dx and, per fixed block of kNormRows rows, partial dgamma and dbeta;
+    // the partials are then added in block order. The blocks do not depend on the thread count, so neither
+    // does the result.
     void layernorm_backward(const LayerNormGradArgs<float>& a) override {
         const std::int64_t N = a.x.rows, C = a.x.cols, blocks = (N + kNormRows - 1) / kNormRows;
         const bool param_grads = a.dgamma.data || a.dbeta.data;
         float* partials = param_grads ? scratch<float>(norm_scratch_, std::size_t(2 * blocks * C)) : nullptr;
         if (param_grads) std::fill(partials, partials + 2 * blocks * C, 0.0f);
         const float* gamma = a.gamma.data;
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) num_threads(threads_) if (N * C >= kParallelFloats)
         for (std::int64_t blk = 0; blk < blocks; ++blk) {
             float* dg = partials + 2 * blk * C;
             float* db = dg + C;
@@ -102,7 +111,8 @@ public:
                 const float mean = a.mean[i], rstd = a.rstd[i];
                 const float g_mean = cpu::row_dot(dout, gamma, C) / float(C);
                 const float gx_mean =
-                    cpu::lane_sum(C, [&](std::int64_t c) { return dout[c] * gamma[c] * ((x[c] - mean) * rstd); }) /
+                    cpu::lane_sum(
+                        C, [&](std::int64_t c) { return dout[c] * gamma[c] * ((x[c] - mean) * rstd); }) /
                     float(C);
                 float* dx = a.dx.row(i);
                 for (std::int64_t c = 0; c < C; ++c)
@@ -126,8 +136,10 @@ public:
     void linear_forward(const LinearArgs<float>& a) override {
         const bool bias = a.b.data != nullptr;
         if (bias) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-            for (std::int64_t i = 0; i < a.out.rows; ++i) std::memcpy(a.out.row(i), a.b.data, sizeof(float) * std::size_t(a.b.n));
+#pragma omp parallel for schedule(static) \
+    num_threads(threads_) if (a.out.rows * a.out.cols >= kParallelFloats)
+            for (std::int64_t i = 0; i < a.out.rows; ++i)
+                std::memcpy(a.out.row(i), a.b.data, sizeof(float) * std::size_t(a.b.n));
         }
         cpu::gemm({a.out, a.x, a.w, Trans::no, Trans::no, 1.0f, bias ? 1.0f : 0.0f}, threads_);
     }
@@ -139,10 +151,12 @@ public:
     }
 
     void attention_forward(const AttentionArgs<float>& a) override { cpu::attention_forward(a, threads_); }
-    void attention_backward(const AttentionGradArgs<float>& a) override { cpu::attention_backward(a, threads_); }
+    void attention_backward(const AttentionGradArgs<float>& a) override {
+        cpu::attention_backward(a, threads_);
+    }
 
-    // GELU tanh with row_math's tanh: vectorised (std::tanh per element was a third of a training step) and the
-    // same for an element wherever it lies.
+    // GELU tanh with row_math's tanh: vectorised (std::tanh per element was a third of a training step) and
+    // the same for an element wherever it lies.
     void gelu_forward(const GeluArgs<float>& a) override {
         constexpr float k0 = 0.7978845608028654f, k1 = 0.044715f;
         for_chunks(a.x.n, [&](std::int64_t lo, std::int64_t n) {
@@ -161,7 +175,8 @@ public:
             float* dx = a.dx.data + lo;
             for (std::int64_t i = 0; i < n; ++i) {
                 const float xi = x[i], th = cpu::tanh_approx(k0 * (xi + k1 * xi * xi * xi));
-                dx[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * xi * (1.0f - th * th) * k0 * (1.0f + 3.0f * k1 * xi * xi));
+                dx[i] = dout[i] * (0.5f * (1.0f + th) +
+                                   0.5f * xi * (1.0f - th * th) * k0 * (1.0f + 3.0f * k1 * xi * xi));
             }
         });
     }
@@ -181,10 +196,12 @@ public:
             TL_ASSERT(targets[i] >= 0 && targets[i] < V, "[cross_entropy] target id out of range");
     }
 
-    // Both passes use row_math's vectorised exp in float (a double std::exp per logit was most of their time).
+    // Both passes use row_math's vectorised exp in float (a double std::exp per logit was most of their
+    // time).
     void cross_entropy_forward(const CrossEntropyArgs<float>& a) override {
         check_targets(a.targets, a.logits.rows, a.logits.cols);
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) \
+    num_threads(threads_) if (a.logits.rows * a.logits.cols >= kParallelFloats)
         for (std::int64_t i = 0; i < a.logits.rows; ++i) {
             const std::int32_t y = a.targets[i];
             a.losses[i] = log_sum_exp(a.logits.row(i), a.logits.cols) - a.logits(i, y);
@@ -194,7 +211,8 @@ public:
     void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override {
         check_targets(a.targets, a.logits.rows, a.logits.cols);
         const std::int64_t V = a.logits.cols;
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) \
+    num_threads(threads_) if (a.logits.rows * a.logits.cols >= kParallelFloats)
         for (std::int64_t i = 0; i < a.logits.rows; ++i) {
             float* d = a.dlogits.row(i);
             const float w = a.weights[i] / a.norm;
@@ -217,7 +235,8 @@ public:
 #pragma omp parallel for schedule(static) num_threads(threads_) if (chunks > 1)
         for (std::int64_t c = 0; c < chunks; ++c) {
             double s = 0;
-            for (std::int64_t i = c * kSumChunk; i < std::min(x.n, (c + 1) * kSumChunk); ++i) s += double(x[i]) * x[i];
+            for (std::int64_t i = c * kSumChunk; i < std::min(x.n, (c + 1) * kSumChunk); ++i)
+                s += double(x[i]) * x[i];
             partials[c] = s;
         }
         double total = 0;
@@ -256,7 +275,7 @@ private:
     void column_sums_into(VecView dst, CMatView m) const {
         constexpr std::int64_t kCols = 64;
         const std::int64_t blocks = (m.cols + kCols - 1) / kCols;
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) num_threads(threads_) if (m.rows * m.cols >= kParallelFloats)
         for (std::int64_t blk = 0; blk < blocks; ++blk) {
             const std::int64_t c0 = blk * kCols, n = std::min(kCols, m.cols - c0);
             float acc[kCols] = {};
@@ -273,24 +292,23 @@ private:
     void for_chunks(std::int64_t n, const F& f) const {
         constexpr std::int64_t kChunk = 1 << 13;
         const std::int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) num_threads(threads_) if (chunks > 1)
         for (std::int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
     }
 
     static float log_sum_exp(const float* z, std::int64_t n) {
         const float maxv = cpu::row_max(z, n);
-        return maxv + std::log(cpu::lane_sum(n, [&](std::int64_t j) { return cpu::exp_approx(z[j] - maxv); }));
+        return maxv +
+               std::log(cpu::lane_sum(n, [&](std::int64_t j) { return cpu::exp_approx(z[j] - maxv); }));
     }
 
-    // Element-wise ops on fewer floats than this run on the calling thread (a parallel region costs microseconds).
-    static constexpr std::int64_t kParallelFloats = 1 << 15;
     static constexpr std::int64_t kSumChunk = 1 << 14;
     static constexpr std::int64_t kNormRows = 64;
 
     // Scratch of the backend's own reductions (per-block partial sums): grown on first use, then reused, so a
-    // training step allocates nothing. Host memory outside the ledger, on purpose: it is a few KiB (32 KiB for
-    // `tiny`), and the ledger counts the model's memory as the course explains it, matched to the byte by the
-    // detailed memory model (tests/engine/memory).
+    // training step allocates nothing. Host memory outside the ledger, on purpose: it is a few KiB (32 KiB
+    // for `tiny`), and the ledger counts the model's memory as the course explains it, matched to the byte by
+    // the detailed memory model (tests/engine/memory).
     template <class T>
     static T* scratch(std::vector<T>& v, std::size_t count) {
         if (v.size() < count) v.resize(count);

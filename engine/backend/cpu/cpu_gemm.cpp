@@ -16,8 +16,9 @@ namespace tl::cpu {
 
 namespace {
 
-// Below this many multiply-adds a second thread costs more in wake-up than it saves (a 64^3 product is ~5 us).
-constexpr std::int64_t kMinParallelMacs = 64 * 64 * 64;
+// Below this many multiply-adds a second thread costs more in wake-up than it saves (a 128^3 product is ~40
+// us on one core).
+constexpr std::int64_t kMinParallelMacs = 128 * 128 * 128;
 
 // A slab boundary on a multiple of 16 floats keeps each thread's slab aligned for the AVX-512 kernels.
 std::int64_t slab_start(std::int64_t n, int part, int parts) {
@@ -35,8 +36,9 @@ void ensure_blas_is_serial() {
     (void)done;
 }
 
-void serial_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
-                  std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+void serial_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                  const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                  std::int64_t ldc) {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n),
                 int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
@@ -45,19 +47,26 @@ void serial_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t
 // slabs through Eigen, single-threaded inside each slab.
 void ensure_blas_is_serial() { Eigen::setNbThreads(1); }
 
-void serial_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
-                  std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+void serial_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                  const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                  std::int64_t ldc) {
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    using View = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
-    Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> C(c, m, n, Eigen::OuterStride<>(ldc));
+    using View = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<> >;
+    Eigen::Map<RowMajor, 0, Eigen::OuterStride<> > C(c, m, n, Eigen::OuterStride<>(ldc));
     const View A(a, ta ? k : m, ta ? m : k, Eigen::OuterStride<>(lda));
     const View B(b, tb ? n : k, tb ? k : n, Eigen::OuterStride<>(ldb));
-    if (beta == 0.0f) C.setZero();
-    else if (beta != 1.0f) C *= beta;
-    if (!ta && !tb) C.noalias() += alpha * (A * B);
-    else if (!ta && tb) C.noalias() += alpha * (A * B.transpose());
-    else if (ta && !tb) C.noalias() += alpha * (A.transpose() * B);
-    else C.noalias() += alpha * (A.transpose() * B.transpose());
+    if (beta == 0.0f)
+        C.setZero();
+    else if (beta != 1.0f)
+        C *= beta;
+    if (!ta && !tb)
+        C.noalias() += alpha * (A * B);
+    else if (!ta && tb)
+        C.noalias() += alpha * (A * B.transpose());
+    else if (ta && !tb)
+        C.noalias() += alpha * (A.transpose() * B);
+    else
+        C.noalias() += alpha * (A.transpose() * B.transpose());
 }
 #endif
 
@@ -77,8 +86,8 @@ void gemm(const GemmArgs<float>& g, int threads) {
         if (m1 <= m0 || n1 <= n0) return;
         const float* a = g.a.data + (ta ? m0 : m0 * g.a.ld);
         const float* b = g.b.data + (tb ? n0 * g.b.ld : n0);
-        serial_sgemm(ta, tb, m1 - m0, n1 - n0, K, g.alpha, a, g.a.ld, b, g.b.ld, g.beta, g.c.data + m0 * g.c.ld + n0,
-                     g.c.ld);
+        serial_sgemm(ta, tb, m1 - m0, n1 - n0, K, g.alpha, a, g.a.ld, b, g.b.ld, g.beta,
+                     g.c.data + m0 * g.c.ld + n0, g.c.ld);
     };
 
     const int parts = M * N * K < kMinParallelMacs ? 1 : threads;
@@ -90,8 +99,10 @@ void gemm(const GemmArgs<float>& g, int threads) {
 #pragma omp parallel num_threads(parts)
     {
         const int p = omp_get_thread_num(), n = omp_get_num_threads();
-        if (by_rows) slab(slab_start(M, p, n), slab_start(M, p + 1, n), 0, N);
-        else slab(0, M, slab_start(N, p, n), slab_start(N, p + 1, n));
+        if (by_rows)
+            slab(slab_start(M, p, n), slab_start(M, p + 1, n), 0, N);
+        else
+            slab(0, M, slab_start(N, p, n), slab_start(N, p + 1, n));
     }
 }
 

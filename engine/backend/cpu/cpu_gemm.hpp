@@ -1,14 +1,21 @@
-// Every GEMM of the CPU backend: single-threaded OpenBLAS SGEMM calls (Eigen in a TL_OPENBLAS=OFF build), split
-// across the backend's OpenMP threads.
+// Every GEMM of the CPU backend: single-threaded OpenBLAS SGEMM calls (Eigen in a TL_OPENBLAS=OFF build),
+// split across the backend's OpenMP threads.
 #pragma once
 #include "core/ops.hpp"
 
 namespace tl::cpu {
 
-// c = alpha * op(a) op(b) + beta * c on row-major views. The output is cut into one slab per thread (rows when
-// it is tall, columns when it is wide), each a serial SGEMM: the threads never share an output element and never
-// wait on each other inside the product, and the cut depends only on the shape and the thread count, so results
-// are the same from run to run for a given thread count. Throws tl::Error when the shapes do not agree.
+// An op touching fewer floats than this runs on the calling thread. Waking a second thread costs
+// microseconds, and far more when the cores are oversubscribed (two test processes, or a build, beside
+// training): a spinning OpenMP barrier then waits for a descheduled thread at every op, and a `nano` step
+// took a second.
+constexpr std::int64_t kParallelFloats = 1 << 15;
+
+// c = alpha * op(a) op(b) + beta * c on row-major views. The output is cut into one slab per thread (rows
+// when it is tall, columns when it is wide), each a serial SGEMM: the threads never share an output element
+// and never wait on each other inside the product, and the cut depends only on the shape and the thread
+// count, so results are the same from run to run for a given thread count. Throws tl::Error when the shapes
+// do not agree.
 void gemm(const GemmArgs<float>& g, int threads);
 
 }  // namespace tl::cpu

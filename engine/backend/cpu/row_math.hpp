@@ -40,9 +40,10 @@ inline float row_max(const float* x, std::int64_t n) {
 }
 
 // exp(x) in float: Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, and Cephes' degree-6 polynomial for e^r
-// (within 2 ulp of the true value over the clamped range; 0 below e^-87.3, where a softmax term vanishes anyway).
-// k is rounded by adding 1.5 * 2^23 (the float then has no fraction bits left), not by std::floor, and its bits
-// give k as an integer: that keeps the function free of library calls, so GCC vectorises loops over it.
+// (within 2 ulp of the true value over the clamped range; 0 below e^-87.3, where a softmax term vanishes
+// anyway). k is rounded by adding 1.5 * 2^23 (the float then has no fraction bits left), not by std::floor,
+// and its bits give k as an integer: that keeps the function free of library calls, so GCC vectorises loops
+// over it.
 inline float exp_approx(float x) {
     constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
     x = std::min(std::max(x, -87.3f), 88.3f);
