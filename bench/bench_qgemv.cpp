@@ -121,6 +121,17 @@ void BM_Gemv(benchmark::State& state, Format format, std::int64_t group) {
            2.0 * kOut * kIn, threads);
 }
 
+// The same GEMV with x rounded to int8 per block of 32 and integer dot products (llama.cpp's way).
+void BM_GemvQ8(benchmark::State& state, Format format, std::int64_t group) {
+    const int threads = int(state.range(0));
+    const QuantizedTensor q = random_quantized(format, group);
+    const std::vector<float> x = random_vector(kIn);
+    std::vector<float> y(static_cast<std::size_t>(kOut));
+    for (auto _ : state) qgemv_q8(q, x, y, threads);
+    report(state, double(q.packed.size()) + 4.0 * double(q.scales.size() + x.size() + y.size()),
+           2.0 * kOut * kIn, threads);
+}
+
 // Prefill: a batch of rows through the tile-dequantizing GEMM; compute-bound, so GFLOP/s is the number to
 // read.
 void BM_Gemm(benchmark::State& state, Format format, std::int64_t group) {
@@ -152,6 +163,16 @@ BENCHMARK_CAPTURE(BM_Gemv, nf4_g64, Format::nf4, 64)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Gemv, fp8_e4m3_channel, Format::fp8_e4m3, 0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_GemvQ8, int8_channel, Format::int8, 0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_GemvQ8, int4_g32, Format::int4, 32)
     ->Arg(1)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "formats/quantizer.hpp"
 
@@ -21,6 +22,18 @@ bool qgemv_supports(const QuantizedTensor& w);
 // and FMA, else a portable loop with the same result up to float rounding. tl::Error when !qgemv_supports(w)
 // or the sizes differ.
 void qgemv(const QuantizedTensor& w, std::span<const float> x, std::span<float> y, int threads = 0);
+
+// The same product with x rounded to int8 in blocks of 32 (scale = the block's absmax / 127) and integer dot
+// products, as llama.cpp runs its quantized GEMVs: no code is converted to float, so the kernel keeps up with
+// memory. The result differs from qgemv's by x's rounding (relative error ~ 2^-9 per element, averaging out
+// over a row). int8 and int4 only, per channel or per group of a multiple of 32; AVX2 (else the portable
+// loop).
+bool qgemv_q8_supports(const QuantizedTensor& w);
+void qgemv_q8(const QuantizedTensor& w, std::span<const float> x, std::span<float> y, int threads = 0);
+
+// x rounded as qgemv_q8 rounds it (for tests and for the accuracy comparison): each block of 32 becomes
+// scale * round(x / scale), scale = absmax / 127.
+std::vector<float> round_activations_q8(std::span<const float> x);
 
 // Y (batch, w.rows) = X (batch, w.cols) W^T: W is dequantized a tile of rows at a time into an fp32 buffer
 // that stays in cache, and each tile goes through the CPU backend's SGEMM; W is never whole in fp32.

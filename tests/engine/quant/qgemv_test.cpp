@@ -5,11 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "formats/format_table.hpp"
 
 namespace tl {
 namespace {
@@ -83,6 +85,36 @@ INSTANTIATE_TEST_SUITE_P(Formats, Qgemv,
                                            Case{Format::nf4, Granularity::per_group, 64},
                                            Case{Format::fp8_e4m3, Granularity::per_channel, 0},
                                            Case{Format::fp8_e5m2, Granularity::per_group, 32}));
+
+// The int8-activation kernels against dequantize(W) times x rounded the same way (round_activations_q8), in
+// double: the integer dot products are exact, so only the scales' float products differ.
+TEST(QgemvQ8, MatchesDequantizedWeightsTimesRoundedActivations) {
+    for (const Case c :
+         {Case{Format::int8, Granularity::per_channel, 0}, Case{Format::int8, Granularity::per_group, 64},
+          Case{Format::int4, Granularity::per_group, 32}, Case{Format::int4, Granularity::per_channel, 0}}) {
+        SCOPED_TRACE(::testing::Message() << format_info(c.format).name << " group " << c.group);
+        const std::int64_t rows = 37, cols = 192;
+        Rng rng(44);
+        const std::vector<float> w = randn(rng, rows * cols), x = randn(rng, cols);
+        QuantScheme s;
+        s.format = c.format;
+        s.granularity = c.granularity;
+        s.group_size = c.group;
+        const QuantizedTensor q = quantize(w, rows, cols, s);
+        ASSERT_TRUE(qgemv_q8_supports(q));
+        const std::vector<float> xr = round_activations_q8(x);
+        double worst = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, double(std::fabs(xr[i] - x[i])));
+        EXPECT_GT(worst, 0.0);  // x really was rounded...
+        EXPECT_LT(worst,
+                  0.5 * 4.5 / 127);  // ...to within half a step of the largest block's scale (|x| < 4.5)
+        for (const int threads : {1, 2}) {
+            std::vector<float> y(std::size_t(rows), NAN);
+            qgemv_q8(q, x, y, threads);
+            expect_close(y, oracle(q, xr, 1));
+        }
+    }
+}
 
 TEST(QgemvFp32, MatchesDoubleProduct) {
     Rng rng(42);
