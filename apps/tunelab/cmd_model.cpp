@@ -9,6 +9,8 @@
 #include "io/safetensors.hpp"
 #include "model/generate.hpp"
 #include "model/model_io.hpp"
+#include "peft/lora_io.hpp"
+#include "peft/soft_prompt_io.hpp"
 #include "quant/quant_io.hpp"
 #include "train/evaluate.hpp"
 
@@ -23,9 +25,21 @@ Split parse_split(const std::string& s) {
     throw Error("[cli] --split must be train, validation or test; got '" + s + "'");
 }
 
+// A PEFT folder on top of the model: LoRA is merged (the KV-cache decoder runs plain GPT-2), a soft prompt
+// (PROMPT_TUNING, P_TUNING) is prepended by the model and the decoder.
+void attach_adapter_folder(const std::string& dir, Gpt& model) {
+    const auto config = nlohmann::json::parse(read_adapter_config_text(dir), nullptr, /*allow_exceptions=*/false);
+    if (config.is_object() && config.value("peft_type", std::string()) == "LORA") {
+        load_lora_adapter(dir, model);
+        lora_merge_and_detach(model);
+        return;
+    }
+    load_soft_prompt(dir, model);  // tl::Error naming the folder for any other type
+}
+
 struct EvalOptionsCli {
     CommonOptions common;
-    std::string model, task, split = "test";
+    std::string model, task, split = "test", adapter;
     int n = 200;
     std::uint64_t seed = 1234;
     bool json = false;
@@ -36,6 +50,7 @@ void run_eval(const EvalOptionsCli& o) {
     const Split split = parse_split(o.split);
     auto backend = make_backend(o.common);
     ModelForInference lm = load_model_for_inference(o.model, *backend);  // plain or quantized
+    if (!o.adapter.empty()) attach_adapter_folder(o.adapter, *lm.model);
     const std::vector<Example> examples = task_examples(task, split, o.n, o.seed);
     const EvalResult r = evaluate(*lm.model, examples);
     if (o.json) {
@@ -164,6 +179,7 @@ void add_eval_command(CLI::App& app) {
     cmd->add_option("--n", o->n, "number of examples")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--split", o->split, "train, validation or test")->capture_default_str();
     cmd->add_option("--seed", o->seed, "seed for drawing the examples")->capture_default_str();
+    cmd->add_option("--adapter", o->adapter, "a PEFT folder to apply first: LORA (merged) or a soft prompt");
     cmd->add_flag("--json", o->json, "print one JSON object (accuracy, loss, perplexity, n, samples)");
     add_common_options(*cmd, o->common);
     cmd->callback([o] { run_eval(*o); });

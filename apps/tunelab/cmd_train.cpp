@@ -1,6 +1,7 @@
 // `tunelab pretrain` and `tunelab finetune`: train, print a summary, save the model folder atomically.
-// finetune --method lora|bitfit|partial|ia3|adapter applies a PEFT method (engine/peft, docs/peft.md); LoRA
-// writes a Hugging Face PEFT folder (and, with --merged-out, the merged model), IA3 is merged into the model.
+// finetune --method lora|bitfit|partial|ia3|adapter|prompt|ptuning applies a PEFT method (engine/peft,
+// docs/peft.md); LoRA and the soft prompts write Hugging Face PEFT folders (LoRA, with --merged-out, also the
+// merged model), IA3 is merged into the model.
 #include <filesystem>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "model/model_io.hpp"
 #include "peft/ia3.hpp"
 #include "peft/lora_io.hpp"
+#include "peft/soft_prompt_io.hpp"
 #include "train/progress.hpp"
 #include "train/recipes.hpp"
 
@@ -27,7 +29,7 @@ struct PretrainOptions {
 
 struct FinetuneOptions {
     CommonOptions common;
-    std::string base, out, method = "full", merged_out;
+    std::string base, out, method = "full", merged_out, prompt_init = "sample_vocab";
     FinetuneSpec spec;
     bool is_rslora = false;
 };
@@ -91,6 +93,13 @@ void save_finetuned(const FinetuneOptions& o, Gpt& model, ModelMeta meta) {
             std::printf("saved the adapter weights %s (not mergeable: tunelab eval cannot load them yet)\n",
                         o.out.c_str());
             return;
+        case Method::prompt:
+        case Method::ptuning:
+            save_soft_prompt(o.out, model, o.base);
+            std::printf("saved the soft prompt (PEFT folder, %s) %s (evaluate it with: tunelab eval --model %s "
+                        "--adapter %s --task %s)\n", soft_prompt_find(model)->peft_type().c_str(), o.out.c_str(),
+                        o.base.c_str(), o.out.c_str(), o.spec.task.c_str());
+            return;
         case Method::ia3: ia3_merge_and_detach(model); break;  // a plain GPT-2 with the same outputs
         default: break;
     }
@@ -103,7 +112,9 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
     o.spec.method = parse_method(o.method);
     find_task(o.spec.task);  // validate before any work
     if (o.spec.steps < 1) throw Error("[cli] --steps must be at least 1");
-    const bool is_adapter_out = o.spec.method == Method::lora || o.spec.method == Method::adapter;
+    const bool is_adapter_out = o.spec.method == Method::lora || o.spec.method == Method::adapter ||
+                                o.spec.method == Method::prompt || o.spec.method == Method::ptuning;
+    o.spec.peft.soft_prompt.init = parse_prompt_init(o.prompt_init);
     is_adapter_out ? check_adapter_folder(o.out) : check_output_folder(o.out);
     if (!o.merged_out.empty()) {
         if (o.spec.method != Method::lora) throw Error("[cli] --merged-out is for --method lora only");
@@ -149,7 +160,8 @@ void add_finetune_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("finetune", "Fine-tune a model folder on a task");
     cmd->add_option("--base", o->base, "model folder to start from")->required();
     cmd->add_option("--task", o->spec.task, "task name (see `tunelab tasks`)")->required();
-    cmd->add_option("--method", o->method, "full, lora, bitfit, partial, ia3 or adapter")->capture_default_str();
+    cmd->add_option("--method", o->method, "full, lora, bitfit, partial, ia3, adapter, prompt or ptuning")
+        ->capture_default_str();
     cmd->add_option("--steps", o->spec.steps, "optimizer steps")->capture_default_str();
     cmd->add_option("--seed", o->spec.seed, "seed for data order")->capture_default_str();
     cmd->add_option("--out", o->out, "model folder to write")->required();
@@ -169,6 +181,14 @@ void add_finetune_command(CLI::App& app) {
     cmd->add_option("--merged-out", o->merged_out, "lora: also write the merged model folder here");
     cmd->add_option("--layers", o->spec.peft.layers, "partial: train the last k blocks")->capture_default_str();
     cmd->add_option("--bottleneck", o->spec.peft.bottleneck, "adapter: bottleneck width")->capture_default_str();
+    cmd->add_option("--virtual-tokens", o->spec.peft.soft_prompt.virtual_tokens,
+                    "prompt, ptuning: virtual tokens n (1..n_positions - 1)")->capture_default_str();
+    cmd->add_option("--prompt-init", o->prompt_init, "prompt: text, sample_vocab or random (PEFT's init)")
+        ->capture_default_str();
+    cmd->add_option("--prompt-init-text", o->spec.peft.soft_prompt.init_text,
+                    "prompt: the text whose tokens' embeddings start the virtual tokens (with --prompt-init text)");
+    cmd->add_option("--encoder-hidden", o->spec.peft.soft_prompt.encoder_hidden,
+                    "ptuning: the prompt encoder MLP's width (0: n_embd)")->capture_default_str();
     add_common_options(*cmd, o->common);
     cmd->callback([o, cmd] { run_finetune(*o, cmd->count("--lr") > 0); });
 }

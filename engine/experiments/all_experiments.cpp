@@ -10,6 +10,7 @@ const ExperimentRegistry& experiments() {
         register_training_experiments(r);
         register_memory_experiments(r);
         register_peft_experiments(r);
+        register_soft_prompt_experiments(r);
         register_formats_experiments(r);
         register_merge_experiments(r);
         register_quant_experiments(r);

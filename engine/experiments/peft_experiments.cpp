@@ -73,7 +73,7 @@ constexpr int kLatencyReps = 41;
 EvalResult evaluate_any(Gpt& model, const std::vector<Example>& test) {
     EvalOptions eo;
     eo.keep_samples = 4;
-    if (!model.has_adapters()) return evaluate(model, test, eo);
+    if (!model.has_hooks()) return evaluate(model, test, eo);  // a soft prompt runs in the KV-cache decoder
     EvalResult r;  // the Houlsby adapter cannot be merged: greedy decoding with full forwards
     r.accuracy = greedy_accuracy(model, test, eo.max_new_tokens);
     r.loss = response_loss(model, test, eo.loss_batch);

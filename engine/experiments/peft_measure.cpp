@@ -51,7 +51,7 @@ std::int32_t argmax_last_row(const Gpt& model, std::int64_t T) {
 
 double greedy_accuracy(Gpt& model, const std::vector<Example>& examples, int max_new_tokens) {
     if (examples.empty()) return 0;
-    const std::int64_t context = model.config().n_positions;
+    const std::int64_t context = model.context();  // a soft prompt's virtual tokens take their positions
     int correct = 0;
     for (const Example& ex : examples) {
         std::vector<std::int32_t> tokens = prompt_tokens(ex);

@@ -13,12 +13,17 @@ struct KvDecoder::Buffers {
     std::vector<Tensor> k, v;  // per layer (n_positions, C), category kv_cache
     Tensor x, ln, qkv, atty, proj, h, fch, fch_gelu, fcproj, stats, logits;
     Tensor token;
+    Tensor prompt;  // (n, C) the soft prompt's virtual embeddings, fed first (empty without one)
 };
 
 KvDecoder::KvDecoder(const Gpt& model) : model_(model), buf_(std::make_unique<Buffers>()) {
-    if (model.has_adapters())  // the cached decode path runs the base ops only (engine/peft merges LoRA and IA3)
-        throw Error("[generate] the model has " + model.adapters().front()->name() +
-                    " modules attached; merge them into the weights first (peft: merge_and_detach)");
+    // The cached decode path runs the base ops only (engine/peft merges LoRA and IA3); a soft prompt changes only
+    // the input, so it is fed here as the first n positions.
+    for (const auto& a : model.adapters())
+        for (int site = 0; site < kHookSiteCount; ++site)
+            if (a->acts_at(HookSite(site)))
+                throw Error("[generate] the model has " + a->name() +
+                            " modules attached; merge them into the weights first (peft: merge_and_detach)");
     const GptConfig& c = model.config();
     Backend& be = model.backend();
     const std::int64_t C = c.n_embd;
@@ -31,24 +36,45 @@ KvDecoder::KvDecoder(const Gpt& model) : model_(model), buf_(std::make_unique<Bu
     buf_->h = ws({C}), buf_->fch = ws({4 * C}), buf_->fch_gelu = ws({4 * C}), buf_->fcproj = ws({C});
     buf_->stats = ws({2}), buf_->logits = ws({c.vocab_size}), buf_->token = ws({1});
     logits_host_.resize(std::size_t(c.vocab_size));
+    if (model.virtual_tokens() > 0) {
+        buf_->prompt = ws({model.virtual_tokens(), C});
+        model.virtual_embeddings(buf_->prompt.mat(model.virtual_tokens()));
+    }
+    reset();
 }
 
 KvDecoder::~KvDecoder() = default;
 
-void KvDecoder::reset() { len_ = 0; }
+// Virtual token j enters at position j as P_j + wpe[j], exactly as Gpt::forward builds it.
+void KvDecoder::reset() {
+    len_ = 0;
+    const std::int64_t n = model_.virtual_tokens(), C = model_.config().n_embd;
+    for (std::int64_t j = 0; j < n; ++j) {
+        model_.backend().add(buf_->x.vec(), CVecView(buf_->prompt.data() + j * C, C),
+                             CVecView(model_.wpe().row(j), C));
+        run_position();
+    }
+}
 
 const std::vector<float>& KvDecoder::step(std::int32_t token) {
     const GptConfig& c = model_.config();
     if (len_ >= c.n_positions)
         throw Error("[generate] the context is full (" + std::to_string(c.n_positions) + " tokens)");
     if (token < 0 || token >= c.vocab_size) throw Error("[generate] token id " + std::to_string(token) + " out of range");
+    Buffers& b = *buf_;
+    auto* tok = reinterpret_cast<std::int32_t*>(b.token.data());
+    model_.backend().upload_bytes(tok, &token, sizeof(token));
+    model_.backend().embedding_forward({b.x.mat(1), tok, model_.wte(), model_.wpe(), 1, 1, len_});
+    return run_position();
+}
+
+// Runs the embedded input in b.x at position len_ through the blocks and the head, caching its keys and values.
+const std::vector<float>& KvDecoder::run_position() {
+    const GptConfig& c = model_.config();
     Backend& be = model_.backend();
     Buffers& b = *buf_;
     const std::int64_t C = c.n_embd;
     const float eps = c.layer_norm_epsilon;
-    auto* tok = reinterpret_cast<std::int32_t*>(b.token.data());
-    be.upload_bytes(tok, &token, sizeof(token));
-    be.embedding_forward({b.x.mat(1), tok, model_.wte(), model_.wpe(), 1, 1, len_});
     VecView mean(b.stats.data(), 1), rstd(b.stats.data() + 1, 1);
     for (std::int64_t l = 0; l < c.n_layer; ++l) {
         const LayerWeights w = model_.layer(l);
@@ -107,10 +133,11 @@ std::int32_t sample_token(const std::vector<float>& logits, const SampleOptions&
 
 std::vector<std::int32_t> generate(const Gpt& model, const std::vector<std::int32_t>& prompt, const SampleOptions& opt) {
     if (prompt.empty()) throw Error("[generate] the prompt is empty; give at least one token");
-    const std::int64_t ctx = model.config().n_positions;
-    if (std::int64_t(prompt.size()) >= ctx)
-        throw Error("[generate] the prompt has " + std::to_string(prompt.size()) + " tokens; the context holds " +
-                    std::to_string(ctx) + " (shorten the prompt)");
+    const std::int64_t ctx = model.config().n_positions, n = model.virtual_tokens();
+    if (n + std::int64_t(prompt.size()) >= ctx)
+        throw Error("[generate] the prompt has " + std::to_string(prompt.size()) + " tokens" +
+                    (n > 0 ? " after " + std::to_string(n) + " virtual tokens" : std::string()) +
+                    "; the context holds " + std::to_string(ctx) + " (shorten the prompt)");
     KvDecoder dec(model);
     const std::vector<float>* logits = nullptr;
     for (std::int32_t t : prompt) logits = &dec.step(t);

@@ -20,23 +20,26 @@ struct SampleOptions {
 
 class KvDecoder {
 public:
+    // A soft prompt attached to the model (prompt tuning, P-tuning) is fed first: its n virtual tokens take
+    // positions 0..n-1, and length() counts them. Other PEFT modules are refused (merge them first).
     explicit KvDecoder(const Gpt& model);
     ~KvDecoder();
-    void reset();                                  // forget the cached prefix
+    void reset();                                  // forget the cached prefix (the virtual tokens are fed again)
     std::int64_t length() const { return len_; }   // positions cached so far
     // Feeds one token at position length(); returns the logits (V) for the next token.
     const std::vector<float>& step(std::int32_t token);
 
 private:
     struct Buffers;
+    const std::vector<float>& run_position();
     const Gpt& model_;
     std::unique_ptr<Buffers> buf_;
     std::int64_t len_ = 0;
     std::vector<float> logits_host_;
 };
 
-// Runs the prompt through the cache, then samples up to max_new_tokens. Returns only the new tokens.
-// Stops early at a stop token or when the context is full.
+// Runs the prompt through the cache (after the soft prompt's virtual tokens, if one is attached), then samples up
+// to max_new_tokens. Returns only the new tokens. Stops early at a stop token or when the context is full.
 std::vector<std::int32_t> generate(const Gpt& model, const std::vector<std::int32_t>& prompt, const SampleOptions& opt);
 
 // Picks the next token from logits (V) per the options; rng_counter selects the random draw.

@@ -5,6 +5,8 @@
 //   per layer l:  h = x + attn(ln_1(x));  x' = h + mlp(ln_2(h))          (pre-LN residual stream)
 //   logits = ln_f(x_L) wte^T  (tied);  loss_i = CE(logits_i, targets_i)
 // [PEFT hooks] With no adapter attached the hook calls are empty loops and the ops are exactly the base ones.
+// [soft prompts] With n virtual tokens each row's blocks see n + T positions: x0 = [P + wpe[0..n) ; wte[tokens] +
+// wpe[n..n+T)]; ln_f and the head run on the T real rows only (gathered), so logits and losses keep (B*T) rows.
 #include "model/gpt.hpp"
 
 #include <cmath>
@@ -24,11 +26,13 @@ struct Gpt::Activations {
     };
     std::vector<Layer> layers;
     Tensor lnf, lnf_mean, lnf_rstd, logits, losses;
+    Tensor prompt, head_in;  // soft prompts only: the (n, C) virtual embeddings; the real rows of x_L (B*T, C)
 };
 
 struct Gpt::Scratch {
     Tensor dresid, dln, dx_ln, dbranch, dqkv, datt, dfch, dfch_gelu, dlogits;
-    Tensor dsite;  // (N, C): a residual branch's dy, copied so a hook may rewrite it (only with adapters)
+    Tensor dsite;    // (N, C): a residual branch's dy, copied so a hook may rewrite it (only with adapters)
+    Tensor dprompt;  // (n, C): d loss / d the virtual embeddings (soft prompts only)
 };
 
 Gpt::Gpt(Backend& backend, const GptConfig& config) : backend_(backend), config_(config), params_(config) {
@@ -95,6 +99,14 @@ VecView Gpt::grad(const ParamInfo& p) const {
 
 ModelAdapter& Gpt::attach(std::unique_ptr<ModelAdapter> adapter, std::uint64_t seed) {
     TL_ASSERT(adapter != nullptr, "[model] attach of a null adapter");
+    const std::int64_t n = adapter->virtual_tokens();
+    if (n > 0 && virtual_tokens() > 0)
+        throw Error("[model] a soft prompt (" + std::to_string(virtual_tokens()) +
+                    " virtual tokens) is already attached; detach it before attaching " + adapter->name());
+    if (n < 0 || n >= config_.n_positions)
+        throw Error("[model] " + adapter->name() + " asks for " + std::to_string(n) + " virtual tokens; this model's " +
+                    std::to_string(config_.n_positions) + " positions leave room for 0.." +
+                    std::to_string(config_.n_positions - 1));
     AdapterStorage st;
     st.first = params_.total();
     for (AdapterParam& ap : adapter->params()) params_.append(std::move(ap.name), std::move(ap.shape), ap.role);
@@ -117,6 +129,26 @@ void Gpt::detach_adapters() {
     params_.truncate(base_entries_);
     acts_.reset();
     scratch_.reset();
+}
+
+bool Gpt::has_hooks() const {
+    for (int s = 0; s < kHookSiteCount; ++s)
+        if (is_hooked(HookSite(s))) return true;
+    return false;
+}
+
+std::int64_t Gpt::virtual_tokens() const {
+    for (const auto& a : adapters_)
+        if (a->virtual_tokens() > 0) return a->virtual_tokens();
+    return 0;
+}
+
+// Const because the KV-cache decoder calls it on a const model; the module may keep what its backward needs.
+void Gpt::virtual_embeddings(MatView out) const {
+    const std::int64_t n = virtual_tokens();
+    TL_ASSERT(n > 0 && out.rows == n && out.cols == config_.n_embd, "[model] virtual_embeddings: shape mismatch");
+    for (const auto& a : adapters_)
+        if (a->virtual_tokens() > 0) return a->prompt_forward(*this, out);
 }
 
 bool Gpt::is_hooked(HookSite site) const {
@@ -169,46 +201,100 @@ CMatView Gpt::wpe() const {
     return {weights_.data() + params_.at("transformer.wpe.weight").offset, config_.n_positions, config_.n_embd};
 }
 
-void Gpt::plan_buffers(std::int64_t B, std::int64_t T) {
-    if (acts_ && planned_rows_ == B * T && planned_T_ == T) return;
+// Blocks run on N = B (n + T) rows; the head (ln_f, logits, loss) on Nh = B T real rows.
+void Gpt::plan_buffers(std::int64_t B, std::int64_t T, std::int64_t n) {
+    if (acts_ && planned_B_ == B && planned_T_ == T && planned_n_ == n) return;
     acts_.reset();
     scratch_.reset();
-    const std::int64_t N = B * T, C = config_.n_embd, V = config_.vocab_size, H = config_.n_head;
+    const std::int64_t Ts = n + T, N = B * Ts, Nh = B * T;
+    const std::int64_t C = config_.n_embd, V = config_.vocab_size, H = config_.n_head;
     auto act = [&](Shape s) { return backend_.tensor(s, MemCategory::activations); };
     auto ws = [&](Shape s) { return backend_.tensor(s, MemCategory::workspace); };
     acts_ = std::make_unique<Activations>();
     Activations& a = *acts_;
-    a.tokens = act({N});
-    a.targets = act({N});
-    a.ce_weights = act({N});
+    a.tokens = act({Nh});
+    a.targets = act({Nh});
+    a.ce_weights = act({Nh});
     a.encoded = act({N, C});
     a.layers.resize(std::size_t(config_.n_layer));
     for (auto& L : a.layers) {
         L.ln1 = act({N, C}), L.ln1_mean = act({N}), L.ln1_rstd = act({N}), L.qkv = act({N, 3 * C});
-        L.atty = act({N, C}), L.att = act({B, H, T, T}), L.attproj = act({N, C}), L.resid2 = act({N, C});
+        L.atty = act({N, C}), L.att = act({B, H, Ts, Ts}), L.attproj = act({N, C}), L.resid2 = act({N, C});
         L.ln2 = act({N, C}), L.ln2_mean = act({N}), L.ln2_rstd = act({N}), L.fch = act({N, 4 * C});
         L.fch_gelu = act({N, 4 * C}), L.fcproj = act({N, C}), L.resid3 = act({N, C});
     }
-    a.lnf = act({N, C}), a.lnf_mean = act({N}), a.lnf_rstd = act({N});
-    a.logits = act({N, V}), a.losses = act({N});
+    a.lnf = act({Nh, C}), a.lnf_mean = act({Nh}), a.lnf_rstd = act({Nh});
+    a.logits = act({Nh, V}), a.losses = act({Nh});
+    if (n > 0) a.prompt = act({n, C}), a.head_in = act({Nh, C});
     scratch_ = std::make_unique<Scratch>();
     Scratch& s = *scratch_;
     s.dresid = ws({N, C}), s.dln = ws({N, C}), s.dx_ln = ws({N, C}), s.dbranch = ws({N, C});
-    s.dqkv = ws({N, 3 * C}), s.datt = ws({B, H, T, T}), s.dfch = ws({N, 4 * C}), s.dfch_gelu = ws({N, 4 * C});
-    s.dlogits = ws({N, V});
+    s.dqkv = ws({N, 3 * C}), s.datt = ws({B, H, Ts, Ts}), s.dfch = ws({N, 4 * C}), s.dfch_gelu = ws({N, 4 * C});
+    s.dlogits = ws({Nh, V});
     if (has_adapters()) s.dsite = ws({N, C});
-    planned_rows_ = N;
-    planned_T_ = T;
+    if (n > 0) s.dprompt = ws({n, C});
+    planned_B_ = B, planned_T_ = T, planned_n_ = n;
 }
 
 const float* Gpt::layer_input(std::int64_t l) const {
     return l == 0 ? acts_->encoded.data() : acts_->layers[std::size_t(l - 1)].resid3.data();
 }
 
+const float* Gpt::head_input() const {
+    return n_ == 0 ? layer_input(config_.n_layer) : acts_->head_in.data();
+}
+
+// x0 = wte[tokens] + wpe[t]; with a soft prompt each row is [P + wpe[0..n) ; wte[tokens] + wpe[n..n+T)].
+void Gpt::embed_forward() {
+    Activations& a = *acts_;
+    const std::int64_t C = config_.n_embd, Ts = n_ + T_;
+    const auto* tok = reinterpret_cast<const std::int32_t*>(a.tokens.data());
+    if (n_ == 0) return backend_.embedding_forward({a.encoded.mat(B_ * T_), tok, wte(), wpe(), B_, T_, 0});
+    virtual_embeddings(a.prompt.mat(n_));
+    for (std::int64_t b = 0; b < B_; ++b) {
+        float* row = a.encoded.data() + b * Ts * C;
+        backend_.add(VecView(row, n_ * C), a.prompt.vec(), CVecView(wpe().data, n_ * C));
+        backend_.embedding_forward({MatView(row + n_ * C, T_, C), tok + b * T_, wte(), wpe(), 1, T_, n_});
+    }
+}
+
+// On entry s.dresid holds d loss / d x0 (all N rows). The virtual rows of every batch row share one prompt, so
+// dP = sum over b of their gradients; the real rows go to wte and wpe as in the plain model.
+void Gpt::embed_backward() {
+    Activations& a = *acts_;
+    Scratch& s = *scratch_;
+    const std::int64_t C = config_.n_embd, Ts = n_ + T_;
+    if (n_ > 0) {
+        backend_.copy(s.dprompt.vec(), CVecView(s.dresid.data(), n_ * C));
+        for (std::int64_t b = 1; b < B_; ++b)
+            backend_.add_inplace(s.dprompt.vec(), CVecView(s.dresid.data() + b * Ts * C, n_ * C));
+        for (const auto& m : adapters_)
+            if (m->virtual_tokens() > 0) m->prompt_backward(*this, s.dprompt.mat(n_));
+    }
+    const ParamInfo& wte_p = params_.at("transformer.wte.weight");
+    const ParamInfo& wpe_p = params_.at("transformer.wpe.weight");
+    if (!wte_p.is_trainable && !wpe_p.is_trainable) return;  // PEFT: nothing to do
+    const MatView dwte(grads_.data() + wte_p.offset, config_.vocab_size, C);
+    const MatView dwpe(grads_.data() + wpe_p.offset, config_.n_positions, C);
+    const auto* tok = reinterpret_cast<const std::int32_t*>(a.tokens.data());
+    if (n_ == 0) return backend_.embedding_backward({dwte, dwpe, s.dresid.mat(B_ * T_), tok, B_, T_, 0});
+    for (std::int64_t b = 0; b < B_; ++b) {
+        const float* row = s.dresid.data() + b * Ts * C;
+        backend_.embedding_backward({dwte, dwpe, CMatView(row + n_ * C, T_, C), tok + b * T_, 1, T_, n_});
+        backend_.add_inplace(VecView(dwpe.data, n_ * C), CVecView(row, n_ * C));  // the virtual rows' positions
+    }
+}
+
 void Gpt::forward(const std::int32_t* tokens, const std::int32_t* targets, std::int64_t B, std::int64_t T) {
-    if (T < 1 || T > config_.n_positions || B < 1)
+    const std::int64_t n = virtual_tokens();
+    if (n == 0 && (T < 1 || T > config_.n_positions || B < 1))
         throw Error("[model] forward needs 1 <= T <= n_positions (" + std::to_string(config_.n_positions) +
                     ") and B >= 1; got B " + std::to_string(B) + ", T " + std::to_string(T));
+    if (n > 0 && (T < 1 || n + T > config_.n_positions || B < 1))
+        throw Error("[model] forward with " + std::to_string(n) + " virtual tokens needs 1 <= T <= n_positions (" +
+                    std::to_string(config_.n_positions) + ") - " + std::to_string(n) + " = " +
+                    std::to_string(config_.n_positions - n) + " and B >= 1; got B " + std::to_string(B) + ", T " +
+                    std::to_string(T) + " (use fewer virtual tokens or shorter rows)");
     for (std::int64_t i = 0; i < B * T; ++i) {
         if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
             throw Error("[model] token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
@@ -216,30 +302,32 @@ void Gpt::forward(const std::int32_t* tokens, const std::int32_t* targets, std::
         if (targets && (targets[i] < 0 || targets[i] >= config_.vocab_size))
             throw Error("[model] target id " + std::to_string(targets[i]) + " is outside the vocabulary");
     }
-    plan_buffers(B, T);
-    B_ = B, T_ = T;
+    plan_buffers(B, T, n);
+    B_ = B, T_ = T, n_ = n;
     has_targets_ = targets != nullptr;
     Activations& a = *acts_;
-    const std::int64_t N = B * T, C = config_.n_embd, V = config_.vocab_size;
+    const std::int64_t Nh = B * T, C = config_.n_embd, V = config_.vocab_size, Ts = n + T;
     auto* tok_dev = reinterpret_cast<std::int32_t*>(a.tokens.data());
-    backend_.upload_bytes(tok_dev, tokens, sizeof(std::int32_t) * std::size_t(N));
-    backend_.embedding_forward({a.encoded.mat(N), tok_dev, wte(), wpe(), B, T, 0});
+    backend_.upload_bytes(tok_dev, tokens, sizeof(std::int32_t) * std::size_t(Nh));
+    embed_forward();
     for (std::int64_t l = 0; l < config_.n_layer; ++l) forward_layer(l, layer_input(l));
-    const float* x = layer_input(config_.n_layer);
-    backend_.layernorm_forward({a.lnf.mat(N), a.lnf_mean.vec(), a.lnf_rstd.vec(), CMatView(x, N, C),
+    for (std::int64_t b = 0; b < B && n > 0; ++b)  // gather the real rows for the head
+        backend_.copy(VecView(a.head_in.data() + b * T * C, T * C),
+                      CVecView(layer_input(config_.n_layer) + (b * Ts + n) * C, T * C));
+    backend_.layernorm_forward({a.lnf.mat(Nh), a.lnf_mean.vec(), a.lnf_rstd.vec(), CMatView(head_input(), Nh, C),
                                 CVecView(view_of(weights_, params_.at("transformer.ln_f.weight"))),
                                 CVecView(view_of(weights_, params_.at("transformer.ln_f.bias"))),
                                 config_.layer_norm_epsilon});
-    backend_.gemm({a.logits.mat(N), a.lnf.mat(N), wte(), Trans::no, Trans::yes, 1.0f, 0.0f});
+    backend_.gemm({a.logits.mat(Nh), a.lnf.mat(Nh), wte(), Trans::no, Trans::yes, 1.0f, 0.0f});
     if (targets) {
         auto* tgt_dev = reinterpret_cast<std::int32_t*>(a.targets.data());
-        backend_.upload_bytes(tgt_dev, targets, sizeof(std::int32_t) * std::size_t(N));
-        backend_.cross_entropy_forward({a.losses.vec(), CMatView(a.logits.data(), N, V), tgt_dev});
+        backend_.upload_bytes(tgt_dev, targets, sizeof(std::int32_t) * std::size_t(Nh));
+        backend_.cross_entropy_forward({a.losses.vec(), CMatView(a.logits.data(), Nh, V), tgt_dev});
     }
 }
 
 void Gpt::forward_layer(std::int64_t l, const float* residual_in) {
-    const std::int64_t N = B_ * T_, C = config_.n_embd;
+    const std::int64_t N = B_ * (n_ + T_), C = config_.n_embd;
     const LayerWeights w = layer(l);
     auto& L = acts_->layers[std::size_t(l)];
     const CMatView x(residual_in, N, C);
@@ -247,7 +335,7 @@ void Gpt::forward_layer(std::int64_t l, const float* residual_in) {
                                 config_.layer_norm_epsilon});
     backend_.linear_forward({L.qkv.mat(N), L.ln1.mat(N), w.qkv_w, w.qkv_b});
     hook_forward(l, HookSite::attn_qkv, L.qkv.mat(N), L.ln1.mat(N));
-    backend_.attention_forward({L.atty.mat(N), L.att.data(), L.qkv.mat(N), B_, T_, config_.n_head});
+    backend_.attention_forward({L.atty.mat(N), L.att.data(), L.qkv.mat(N), B_, n_ + T_, config_.n_head});
     backend_.linear_forward({L.attproj.mat(N), L.atty.mat(N), w.proj_w, w.proj_b});
     hook_forward(l, HookSite::attn_proj, L.attproj.mat(N), L.atty.mat(N));
     backend_.add(L.resid2.vec(), CVecView(residual_in, N * C), L.attproj.vec());
@@ -278,29 +366,32 @@ void Gpt::backward(const float* weights, float norm) {
     TL_ASSERT(norm > 0, "[model] backward needs a positive loss normaliser (sum of token weights)");
     Activations& a = *acts_;
     Scratch& s = *scratch_;
-    const std::int64_t N = B_ * T_, C = config_.n_embd, V = config_.vocab_size;
-    backend_.upload_bytes(a.ce_weights.data(), weights, sizeof(float) * std::size_t(N));
+    const std::int64_t Nh = B_ * T_, Ts = n_ + T_, C = config_.n_embd, V = config_.vocab_size;
+    backend_.upload_bytes(a.ce_weights.data(), weights, sizeof(float) * std::size_t(Nh));
     const auto* tgt = reinterpret_cast<const std::int32_t*>(a.targets.data());
-    backend_.cross_entropy_backward({s.dlogits.mat(N), a.logits.mat(N), tgt, a.ce_weights.vec(), norm});
+    backend_.cross_entropy_backward({s.dlogits.mat(Nh), a.logits.mat(Nh), tgt, a.ce_weights.vec(), norm});
 
     // Tied head: logits = lnf wte^T  =>  dwte += dlogits^T lnf,  dlnf = dlogits wte.
     const ParamInfo& wte_p = params_.at("transformer.wte.weight");
     const MatView dwte(grads_.data() + wte_p.offset, V, C);
-    const ParamInfo& wpe_p = params_.at("transformer.wpe.weight");
-    const bool is_embedding_frozen = !wte_p.is_trainable && !wpe_p.is_trainable;  // PEFT: skip their GEMMs
-    if (wte_p.is_trainable) backend_.gemm({dwte, s.dlogits.mat(N), a.lnf.mat(N), Trans::yes, Trans::no, 1.0f, 1.0f});
-    backend_.gemm({s.dln.mat(N), s.dlogits.mat(N), wte(), Trans::no, Trans::no, 1.0f, 0.0f});
-    backend_.layernorm_backward({s.dresid.mat(N), view_of(grads_, params_.at("transformer.ln_f.weight")),
-                                 view_of(grads_, params_.at("transformer.ln_f.bias")), s.dln.mat(N),
-                                 CMatView(layer_input(config_.n_layer), N, C), a.lnf_mean.vec(),
-                                 a.lnf_rstd.vec(),
+    if (wte_p.is_trainable) backend_.gemm({dwte, s.dlogits.mat(Nh), a.lnf.mat(Nh), Trans::yes, Trans::no, 1.0f, 1.0f});
+    const MatView dlnf(s.dln.data(), Nh, C);
+    backend_.gemm({dlnf, s.dlogits.mat(Nh), wte(), Trans::no, Trans::no, 1.0f, 0.0f});
+    // Without a soft prompt ln_f's input gradient is dresid itself; with one it is scattered to the real rows
+    // and the virtual rows start at zero (the head never read them).
+    const MatView dhead = n_ == 0 ? s.dresid.mat(Nh) : MatView(s.dx_ln.data(), Nh, C);
+    backend_.layernorm_backward({dhead, view_of(grads_, params_.at("transformer.ln_f.weight")),
+                                 view_of(grads_, params_.at("transformer.ln_f.bias")), dlnf,
+                                 CMatView(head_input(), Nh, C), a.lnf_mean.vec(), a.lnf_rstd.vec(),
                                  CVecView(view_of(weights_, params_.at("transformer.ln_f.weight")))});
+    if (n_ > 0) {
+        backend_.fill_zero(s.dresid.vec());
+        for (std::int64_t b = 0; b < B_; ++b)
+            backend_.copy(VecView(s.dresid.data() + (b * Ts + n_) * C, T_ * C),
+                          CVecView(dhead.data + b * T_ * C, T_ * C));
+    }
     for (std::int64_t l = config_.n_layer - 1; l >= 0; --l) backward_layer(l, layer_input(l));
-
-    if (is_embedding_frozen) return;
-    const auto* tok = reinterpret_cast<const std::int32_t*>(a.tokens.data());
-    backend_.embedding_backward({dwte, MatView(grads_.data() + wpe_p.offset, config_.n_positions, C),
-                                 s.dresid.mat(N), tok, B_, T_, 0});
+    embed_backward();
 }
 
 // The layer's parameter gradients, with frozen linear weights and biases as null views: their GEMMs are skipped.
@@ -322,7 +413,7 @@ LayerGrads Gpt::trainable_layer_grads(std::int64_t l) const {
 
 // A residual branch's output gradient is s.dresid itself; a hook that rewrites dy gets a copy instead.
 MatView Gpt::branch_grad(std::int64_t l, HookSite site) {
-    const std::int64_t N = B_ * T_;
+    const std::int64_t N = B_ * (n_ + T_);
     Scratch& s = *scratch_;
     if (!is_hooked(site)) return s.dresid.mat(N);
     auto& L = acts_->layers[std::size_t(l)];
@@ -334,7 +425,7 @@ MatView Gpt::branch_grad(std::int64_t l, HookSite site) {
 
 // On entry s.dresid holds d(loss)/d(output of layer l); on exit d(loss)/d(input of layer l).
 void Gpt::backward_layer(std::int64_t l, const float* residual_in) {
-    const std::int64_t N = B_ * T_, C = config_.n_embd;
+    const std::int64_t N = B_ * (n_ + T_), C = config_.n_embd;
     const LayerWeights w = layer(l);
     const LayerGrads g = trainable_layer_grads(l);
     auto& L = acts_->layers[std::size_t(l)];
@@ -358,7 +449,7 @@ void Gpt::backward_layer(std::int64_t l, const float* residual_in) {
     hook_backward_input(l, HookSite::attn_proj, dattn, s.dbranch.mat(N),
                         L.atty.mat(N));
     backend_.attention_backward({s.dqkv.mat(N), s.datt.data(), s.dbranch.mat(N), L.qkv.mat(N), L.att.data(), B_,
-                                 T_, config_.n_head});
+                                 n_ + T_, config_.n_head});
     hook_backward_output(l, HookSite::attn_qkv, s.dqkv.mat(N), L.ln1.mat(N));
     backend_.linear_backward({s.dln.mat(N), g.qkv_w, g.qkv_b, s.dqkv.mat(N), L.ln1.mat(N), w.qkv_w});
     hook_backward_input(l, HookSite::attn_qkv, s.dqkv.mat(N), s.dln.mat(N), L.ln1.mat(N));

@@ -84,6 +84,18 @@ public:
     virtual void backward_output(Gpt& model, const HookBackward& h) {}
     virtual void backward_input(Gpt& model, const HookBackward& h) {}
     virtual bool acts_at(HookSite site) const = 0;  // lets the model skip sites nobody hooks
+
+    // [soft prompts] A module may put n virtual tokens before every row (prompt tuning, P-tuning): the model then
+    // runs its blocks on n + T positions, virtual token j at position j and real token t at n + t, as PEFT does
+    // for GPT-2 (the prompt is concatenated to the input embeddings before the position embeddings are added).
+    // Logits, losses and loss weights keep covering the T real positions only, so callers do not change.
+    virtual std::int64_t virtual_tokens() const { return 0; }
+    // Writes the (n, C) virtual token embeddings (before position embeddings). Called once per forward and by the
+    // KV-cache decoder; a module may keep what prompt_backward needs.
+    virtual void prompt_forward(const Gpt& model, MatView prompt) {}
+    // dprompt (n, C): d loss / d the virtual embeddings, summed over the batch's rows. Accumulates (+=) into the
+    // module's parameter gradients.
+    virtual void prompt_backward(Gpt& model, CMatView dprompt) {}
 };
 
 class Gpt {
@@ -114,6 +126,12 @@ public:
     void detach_adapters();
     const std::vector<std::unique_ptr<ModelAdapter>>& adapters() const { return adapters_; }
     bool has_adapters() const { return !adapters_.empty(); }
+    bool has_hooks() const;  // a module acts at some HookSite (a soft prompt alone does not)
+    // [soft prompts] The attached module's virtual tokens (0 without one), the real tokens a row may then hold
+    // (n_positions - n), and the module's (n, C) virtual embeddings.
+    std::int64_t virtual_tokens() const;
+    std::int64_t context() const { return config_.n_positions - virtual_tokens(); }
+    void virtual_embeddings(MatView out) const;
     std::int64_t base_param_count() const { return base_total_; }
     std::int64_t batch_rows() const { return B_; }  // B and T of the last forward, for hooks that need them
     std::int64_t seq_len() const { return T_; }
@@ -122,12 +140,13 @@ public:
     bool has_grads() const { return !grads_.empty(); }
     void zero_grads();
 
-    // Forward over B rows of T tokens (T <= n_positions); targets may be null (no loss). Keeps activations.
+    // Forward over B rows of T tokens (T <= context()); targets may be null (no loss). Keeps activations.
+    // With a soft prompt the blocks see n + T positions per row; logits and losses stay (B*T) rows.
     void forward(const std::int32_t* tokens, const std::int32_t* targets, std::int64_t B, std::int64_t T);
     // Backward of  sum_i weights[i] * loss_i / norm  for the last forward; parameter grads accumulate (+=).
     void backward(const float* weights, float norm);
 
-    CMatView logits() const;   // (B*T, V) of the last forward
+    CMatView logits() const;   // (B*T, V) of the last forward (real tokens only)
     CVecView losses() const;   // (B*T) per-token cross-entropy of the last forward (needs targets)
     std::int64_t rows() const { return B_ * T_; }
 
@@ -139,7 +158,10 @@ public:
 private:
     struct Activations;
     struct Scratch;
-    void plan_buffers(std::int64_t B, std::int64_t T);
+    void plan_buffers(std::int64_t B, std::int64_t T, std::int64_t n);
+    void embed_forward();
+    void embed_backward();
+    const float* head_input() const;  // ln_f's input: the last layer's output, real rows only
     void forward_layer(std::int64_t l, const float* residual_in);
     void backward_layer(std::int64_t l, const float* residual_in);
     const float* layer_input(std::int64_t l) const;
@@ -165,7 +187,8 @@ private:
     std::size_t base_entries_ = 0;
     std::unique_ptr<Activations> acts_;
     std::unique_ptr<Scratch> scratch_;
-    std::int64_t B_ = 0, T_ = 0, planned_rows_ = 0, planned_T_ = 0;
+    std::int64_t B_ = 0, T_ = 0, n_ = 0;  // rows, real tokens per row, virtual tokens (blocks see n + T)
+    std::int64_t planned_B_ = 0, planned_T_ = 0, planned_n_ = 0;
     bool has_targets_ = false;
 };
 

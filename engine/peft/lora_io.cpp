@@ -41,10 +41,21 @@ void save_lora_adapter(const fs::path& dir, const Gpt& model, const std::string&
             model.backend().copy_to_host(host.data(), model.param(p));
             st.tensors.push_back(SafeTensor::from_f32(kPeftTensorPrefix + name, p.shape, host.data()));
         }
+    write_peft_folder(dir, cfg.dump(2) + "\n", st);
+}
+
+void write_peft_folder(const fs::path& dir, const std::string& config_json, const SafeTensorsFile& tensors) {
     replace_folder_atomic(dir, [&](const fs::path& tmp) {
-        write_file_atomic(tmp / "adapter_config.json", cfg.dump(2) + "\n");
-        write_safetensors(tmp / "adapter_model.safetensors", st);
+        write_file_atomic(tmp / "adapter_config.json", config_json);
+        write_safetensors(tmp / "adapter_model.safetensors", tensors);
     });
+}
+
+std::string read_adapter_config_text(const fs::path& dir) {
+    const fs::path file = dir / "adapter_config.json";
+    if (!fs::is_regular_file(file))
+        throw Error("[peft] " + dir.string() + " is not a PEFT adapter folder (no adapter_config.json)");
+    return read_file_text(file, 1 << 20);
 }
 
 void save_adapter_params(const fs::path& dir, const Gpt& model, const std::string& peft_type,
@@ -62,25 +73,20 @@ void save_adapter_params(const fs::path& dir, const Gpt& model, const std::strin
         st.tensors.push_back(SafeTensor::from_f32(kPeftTensorPrefix + p.name, p.shape, host.data()));
     }
     if (st.tensors.empty()) throw Error("[peft] the model has no adapter parameters to save");
-    replace_folder_atomic(dir, [&](const fs::path& tmp) {
-        write_file_atomic(tmp / "adapter_config.json", cfg.dump(2) + "\n");
-        write_safetensors(tmp / "adapter_model.safetensors", st);
-    });
+    write_peft_folder(dir, cfg.dump(2) + "\n", st);
 }
 
 LoraConfig read_lora_config(const fs::path& dir) {
     const fs::path file = dir / "adapter_config.json";
-    if (!fs::is_regular_file(file))
-        throw Error("[peft] " + dir.string() + " is not a PEFT adapter folder (no adapter_config.json)");
     json j;
     try {
-        j = json::parse(read_file_text(file, 1 << 20));
+        j = json::parse(read_adapter_config_text(dir));
     } catch (const json::exception& e) {
         throw Error("[peft] " + file.string() + " is not valid JSON: " + e.what());
     }
     if (j.value("peft_type", std::string()) != "LORA")
         throw Error("[peft] " + file.string() + ": peft_type is '" + j.value("peft_type", std::string("?")) +
-                    "', only LORA adapters can be loaded");
+                    "', only LORA adapters can be loaded here");
     LoraConfig c;
     try {
         c.r = j.at("r").get<int>();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "io/safetensors.hpp"
 #include "peft/lora.hpp"
 
 namespace tl {
@@ -24,5 +25,10 @@ LoraConfig read_lora_config(const std::filesystem::path& dir);
 void save_adapter_params(const std::filesystem::path& dir, const Gpt& model, const std::string& peft_type,
                          const std::string& base_model_name,
                          const std::vector<std::pair<std::string, std::int64_t>>& fields);
+
+// The folder plumbing every PEFT type shares: adapter_config.json as text (tl::Error naming the folder when it has
+// none), and the config and the tensors written atomically as one folder (replacing an earlier adapter folder).
+std::string read_adapter_config_text(const std::filesystem::path& dir);
+void write_peft_folder(const std::filesystem::path& dir, const std::string& config_json, const SafeTensorsFile& tensors);
 
 }  // namespace tl

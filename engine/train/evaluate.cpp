@@ -17,7 +17,7 @@ std::string complete(const Gpt& model, const Example& example, int max_new_token
 }
 
 double response_loss(Gpt& model, const std::vector<Example>& examples, int rows_per_batch) {
-    ExampleBatcher batcher(examples, rows_per_batch, int(model.config().n_positions), 0.0f,
+    ExampleBatcher batcher(examples, rows_per_batch, int(model.context()), 0.0f,  // soft prompts take n positions
                            ExampleBatcher::Order::sequential, 0);
     double weighted = 0, weight = 0;
     std::vector<float> losses;

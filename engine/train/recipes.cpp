@@ -6,6 +6,7 @@
 #include "data/batch.hpp"
 #include "data/corpus.hpp"
 #include "data/tasks.hpp"
+#include "data/tokenizer.hpp"
 #include "peft/freeze.hpp"
 #include "peft/houlsby.hpp"
 #include "peft/ia3.hpp"
@@ -22,6 +23,7 @@ struct MethodInfo {
 constexpr MethodInfo kMethods[] = {
     {Method::full, "full", 3e-3f},       {Method::lora, "lora", 1e-2f}, {Method::bitfit, "bitfit", 9e-2f},
     {Method::partial, "partial", 3e-2f}, {Method::ia3, "ia3", 9e-2f},   {Method::adapter, "adapter", 3e-2f},
+    {Method::prompt, "prompt", 1e-1f},   {Method::ptuning, "ptuning", 1e-2f},
 };
 
 const MethodInfo& info(Method m) {
@@ -72,7 +74,29 @@ void apply_method(Gpt& model, Method m, const PeftOptions& o, std::uint64_t seed
         case Method::adapter:
             if (!has_adapter<HoulsbyAdapter>(model)) houlsby_attach(model, o.bottleneck, seed);
             return;
+        case Method::prompt:
+            if (!has_adapter<PromptTuning>(model)) prompt_tuning_attach(model, o.soft_prompt, seed);
+            return freeze_base(model);
+        case Method::ptuning:
+            if (!has_adapter<PTuning>(model)) ptuning_attach(model, o.soft_prompt, seed);
+            return freeze_base(model);
     }
+}
+
+// With a soft prompt a row holds n_positions - n real tokens: name the virtual tokens before the batcher's error.
+static void check_examples_fit(const Gpt& model, const std::vector<Example>& examples, const std::string& task) {
+    const std::int64_t n = model.virtual_tokens(), positions = model.config().n_positions;
+    if (n == 0) return;
+    std::int64_t longest = 0;
+    for (const Example& e : examples)
+        longest = std::max(longest, std::int64_t(prompt_tokens(e).size() + encode(e.response).size()));
+    if (longest <= model.context() + 1) return;  // a row of T inputs holds T + 1 tokens (the last as a target)
+    const std::int64_t max_n = positions + 1 - longest;
+    throw Error("[train] task '" + task + "' has examples of " + std::to_string(longest) + " tokens, but " +
+                std::to_string(n) + " virtual tokens leave rows of " + std::to_string(model.context()) + " (+1) of the " +
+                std::to_string(positions) + " positions; " +
+                (max_n >= 1 ? "use at most " + std::to_string(max_n) + " virtual tokens" : "no soft prompt fits") +
+                ", or a preset with a longer context");
 }
 
 TrainSummary pretrain(Gpt& model, const PretrainSpec& spec, TrainObserver* observer, const std::atomic<bool>* cancel) {
@@ -90,11 +114,17 @@ TrainSummary pretrain(Gpt& model, const PretrainSpec& spec, TrainObserver* obser
 
 TrainSummary finetune(Gpt& model, const FinetuneSpec& spec, TrainObserver* observer, const std::atomic<bool>* cancel) {
     const TaskInfo& task = find_task(spec.task);
+    return finetune_on(model, spec, task_examples(task, Split::train, spec.train_examples, spec.seed), observer,
+                       cancel);
+}
+
+TrainSummary finetune_on(Gpt& model, const FinetuneSpec& spec, std::vector<Example> examples, TrainObserver* observer,
+                         const std::atomic<bool>* cancel) {
     if (spec.batch < 1) throw Error("[train] batch must be at least 1, got " + std::to_string(spec.batch));
-    std::vector<Example> examples = task_examples(task, Split::train, spec.train_examples, spec.seed);
     if (examples.empty()) throw Error("[train] task '" + spec.task + "' produced no training examples");
     apply_method(model, spec.method, spec.peft, spec.seed);
-    ExampleBatcher batcher(std::move(examples), spec.batch, int(model.config().n_positions), spec.prompt_loss_weight,
+    check_examples_fit(model, examples, spec.task);
+    ExampleBatcher batcher(std::move(examples), spec.batch, int(model.context()), spec.prompt_loss_weight,
                            ExampleBatcher::Order::shuffled, spec.seed);
     TrainConfig cfg;
     cfg.steps = spec.steps;

@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <string>
 
+#include "data/tasks.hpp"
 #include "peft/lora.hpp"
+#include "peft/soft_prompt.hpp"
 #include "train/trainer.hpp"
 
 namespace tl {
@@ -18,8 +20,9 @@ struct PretrainSpec {
     int grad_accum = 1;
 };
 
-// full: every parameter; the rest are PEFT methods (engine/peft, docs/peft.md).
-enum class Method { full, lora, bitfit, partial, ia3, adapter };
+// full: every parameter; the rest are PEFT methods (engine/peft, docs/peft.md). prompt and ptuning are soft
+// prompts (prompt tuning, P-tuning): n virtual tokens before every row.
+enum class Method { full, lora, bitfit, partial, ia3, adapter, prompt, ptuning };
 
 // The options of the PEFT methods; each method reads its own.
 struct PeftOptions {
@@ -29,6 +32,7 @@ struct PeftOptions {
     std::vector<std::string> targets = {"c_attn", "c_proj", "c_fc"};  // lora: module names (PEFT matching)
     std::int64_t layers = 1;               // partial: train the last k blocks
     std::int64_t bottleneck = 16;          // adapter: Houlsby bottleneck width m
+    SoftPromptConfig soft_prompt;          // prompt, ptuning: virtual tokens, init, encoder width
 };
 
 struct FinetuneSpec {
@@ -58,5 +62,9 @@ TrainSummary pretrain(Gpt& model, const PretrainSpec& spec, TrainObserver* obser
                       const std::atomic<bool>* cancel = nullptr);
 TrainSummary finetune(Gpt& model, const FinetuneSpec& spec, TrainObserver* observer = nullptr,
                       const std::atomic<bool>* cancel = nullptr);
+// The same on given examples instead of spec.task's train split (spec.task only names it in errors): for
+// experiments that change the examples, e.g. a hard prompt before every prompt (soft_prompt_compare).
+TrainSummary finetune_on(Gpt& model, const FinetuneSpec& spec, std::vector<Example> examples,
+                         TrainObserver* observer = nullptr, const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace tl

@@ -37,6 +37,29 @@ foreach(f adapter_config.json adapter_model.safetensors)
   endif()
 endforeach()
 
+# Soft prompts on add (reverse's 31-token examples leave nano's 32 positions no room): prompt n 4: n C = 128;
+# ptuning n 4, H 16: n C + 2 C H + H^2 + 2 H + C = 1,472; H = C (default): 3,296. Each writes a PEFT folder that
+# eval --adapter reads back.
+foreach(case "prompt;128;--prompt-init;text;--prompt-init-text;Q: " "ptuning;1472;--encoder-hidden;16"
+             "ptuning;3296")
+  list(POP_FRONT case method count)
+  run_ok(${method} finetune --base "${WORK}/base" --task add --method ${method} --virtual-tokens 4 --steps 3
+         --batch 4 --out "${WORK}/sp_${method}_${count}" ${case})
+  if(NOT LAST_OUT MATCHES "trainable ${count} of ")
+    message(SEND_ERROR "${method}: expected 'trainable ${count} of' in:\n${LAST_OUT}")
+  endif()
+  foreach(f adapter_config.json adapter_model.safetensors)
+    if(NOT EXISTS "${WORK}/sp_${method}_${count}/${f}")
+      message(SEND_ERROR "the ${method} output lacks ${f}")
+    endif()
+  endforeach()
+  run_ok(eval_${method} eval --model "${WORK}/base" --adapter "${WORK}/sp_${method}_${count}" --task add --n 4)
+endforeach()
+file(READ "${WORK}/sp_prompt_128/adapter_config.json" prompt_config)
+if(NOT prompt_config MATCHES "\"peft_type\": \"PROMPT_TUNING\"" OR NOT prompt_config MATCHES "\"num_virtual_tokens\": 4")
+  message(SEND_ERROR "the prompt tuning folder's config is not PEFT's:\n${prompt_config}")
+endif()
+
 # --merged-out and merge-lora give the same model, byte for byte.
 run_ok(lora_merged finetune --base "${WORK}/base" --task reverse --method lora --rslora --targets c_attn,mlp.c_proj
        --steps 3 --batch 4 --out "${WORK}/ad" --merged-out "${WORK}/merged")
@@ -56,7 +79,12 @@ expect_exit2(bottleneck "bottleneck" finetune --base "${WORK}/base" --task rever
 expect_exit2(other_base "another base model" merge-lora --base "${WORK}/tiny" --adapter "${WORK}/ad" --out "${WORK}/x6")
 expect_exit2(not_adapter "not a PEFT adapter folder" merge-lora --base "${WORK}/base" --adapter "${WORK}/base" --out "${WORK}/x7")
 expect_exit2(merged_out_other "merged-out" finetune --base "${WORK}/base" --task reverse --method ia3 --merged-out "${WORK}/x8" --out "${WORK}/x9")
-foreach(x x1 x2 x3 x4 x5 x6 x7 x8 x9)
+expect_exit2(virtual_zero "virtual tokens must be 1..31" finetune --base "${WORK}/base" --task add --method prompt --virtual-tokens 0 --out "${WORK}/x10")
+expect_exit2(virtual_too_many "virtual tokens must be 1..31" finetune --base "${WORK}/base" --task add --method ptuning --virtual-tokens 32 --out "${WORK}/x11")
+expect_exit2(virtual_no_room "use at most 2 virtual tokens" finetune --base "${WORK}/base" --task reverse --method prompt --virtual-tokens 12 --out "${WORK}/x12")
+expect_exit2(prompt_init "unknown prompt init 'vocab'" finetune --base "${WORK}/base" --task add --method prompt --prompt-init vocab --out "${WORK}/x13")
+expect_exit2(prompt_init_text "needs a non-empty init text" finetune --base "${WORK}/base" --task add --method prompt --prompt-init text --out "${WORK}/x14")
+foreach(x x1 x2 x3 x4 x5 x6 x7 x8 x9 x10 x11 x12 x13 x14)
   if(EXISTS "${WORK}/${x}")
     message(SEND_ERROR "bad input still wrote ${WORK}/${x}")
   endif()

@@ -1,6 +1,7 @@
 // PEFT experiment helpers and experiments. Oracles: closed-form singular values (2x2, rank-1, diagonal), the
 // Eckart-Young energy share, the KV-cache decoder (complete()) for greedy decoding with LoRA unmerged, the
-// trainable-count formulas of docs/peft.md and AdamW's 8 bytes per trainable parameter.
+// trainable-count formulas of docs/peft.md and AdamW's 8 bytes per trainable parameter; soft_prompt_compare's
+// counts against the same formulas, its cap on virtual tokens and its skipping of what does not fit nano.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "experiments/peft_measure.hpp"
 #include "model/config.hpp"
 #include "peft/lora.hpp"
+#include "peft/soft_prompt.hpp"
 #include "peft_fixture.hpp"
 #include "train/evaluate.hpp"
 
@@ -175,7 +177,32 @@ TEST(PeftExperiments, RankSweepSkipsRanksAboveNembdAndAddsTheFullReference) {
     EXPECT_NE(r.find_text("skipped_ranks")->body.find("64"), std::string::npos);
 }
 
+// nano: 32 positions, so 20 virtual tokens are capped at 8, and the 22-token hard prompt leaves add's 21-token
+// examples no room: the hard-prompt variant is skipped and named.
+TEST(PeftExperiments, SoftPromptCompareCountsByTheFormulasCapsAndSkipsWhatDoesNotFit) {
+    const Result r = run_nano("soft_prompt_compare", {{"task", "add"}, {"steps", "3"}, {"virtual_tokens", "20"},
+                                                      {"encoder_hidden", "8"}, {"rank", "2"},
+                                                      {"prompt_init", "sample_vocab"},
+                                                      {"variants", "zero_shot,hard_prompt,prompt,ptuning,lora"}});
+    const Table* t = r.find_table("methods");
+    ASSERT_NE(t, nullptr);
+    ASSERT_EQ(t->rows.size(), 4u);
+    const GptConfig c = find_preset("nano").config;
+    const std::int64_t n = c.n_positions / 4, C = c.n_embd;
+    EXPECT_EQ(r.scalar_or("virtual_tokens", 0), double(n));
+    ASSERT_NE(r.find_text("virtual_tokens_capped"), nullptr);
+    ASSERT_NE(r.find_text("skipped_variants"), nullptr);
+    const double want[4] = {0, double(n * C), double(ptuning_param_count(n, C, 8)), 16 * 2 * double(C * c.n_layer)};
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(cell(*t, i, "trainable"), want[i]) << i;
+        EXPECT_EQ(cell(*t, i, "adapter_bytes"), 4 * want[i]) << i;
+    }
+    EXPECT_EQ(cell(*t, 0, "accuracy_after"), r.scalar_or("accuracy_before", -1));
+}
+
 TEST(PeftExperiments, BadRanksAndMethodsAreRejectedWithAMessage) {
+    EXPECT_THROW(run_nano("soft_prompt_compare", {{"variants", "zero_shot,lasso"}}), Error);
+    EXPECT_THROW(run_nano("soft_prompt_compare", {{"hard_prompt", ""}, {"prompt_init", "text"}}), Error);
     EXPECT_THROW(run_nano("lora_rank_sweep", {{"ranks", "0,4"}, {"steps", "1"}}), Error);
     EXPECT_THROW(run_nano("lora_alpha_sweep", {{"ranks", "two"}, {"steps", "1"}}), Error);
     EXPECT_THROW(run_nano("method_compare", {{"methods", "full,lasso"}, {"steps", "1"}, {"a_steps", "1"}}), Error);
