@@ -175,6 +175,17 @@ BaseSpec base_spec_from(const ExperimentArgs& a) {
     return s;
 }
 
+FinetuneSpec task_a_start_spec(const ExperimentArgs& a) {
+    FinetuneSpec first;
+    first.task = a.choice("task_a");
+    first.method = Method::full;
+    first.steps = a.integer("a_steps");
+    first.seed = std::uint64_t(a.integer("seed"));
+    first.lr = default_lr(Method::full);
+    first.batch = int(a.integer("batch"));
+    return first;
+}
+
 void add_base_params(std::vector<ParamSpec>& params) {
     std::vector<std::string> presets;
     for (const Preset& p : all_presets()) presets.emplace_back(p.name);

@@ -53,6 +53,9 @@ BaseModel obtain_finetuned(Backend& backend, const FinetunedSpec& spec, RunConte
 
 // The base spec a lesson experiment names with its `preset`, `base_steps` and `base_seed` arguments.
 BaseSpec base_spec_from(const ExperimentArgs& a);
+// The full fine-tune on `task_a` (`a_steps`, `seed`, `batch`; full fine-tuning's default LR) that experiments
+// with `start: task_a` begin from, so method_compare and soft_prompt_compare share one cached start model.
+FinetuneSpec task_a_start_spec(const ExperimentArgs& a);
 // Declares those three arguments (tiny, 2000, 1 by default) for an experiment that starts from a base.
 void add_base_params(std::vector<ParamSpec>& params);
 

@@ -295,13 +295,7 @@ std::vector<Method> parse_methods(const std::string& text) {
 
 ModelState compare_start(const ExperimentArgs& a, Prepared& run, RunContext& ctx, bool& is_cancelled) {
     if (a.choice("start") == "base") return run.state;
-    FinetuneSpec first;
-    first.task = a.choice("task_a");
-    first.method = Method::full;
-    first.steps = a.integer("a_steps");
-    first.seed = std::uint64_t(a.integer("seed"));
-    first.lr = default_lr(Method::full);
-    first.batch = int(a.integer("batch"));
+    const FinetuneSpec first = task_a_start_spec(a);
     ctx.progress(0, 1, "fine-tune the start on " + first.task);
     BaseModel m = obtain_finetuned(*run.backend, base_spec_from(a), first, ctx);
     is_cancelled = m.curve.is_cancelled;

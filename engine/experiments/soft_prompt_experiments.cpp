@@ -217,13 +217,7 @@ VariantRun run_variant(const VariantInfo& v, const ModelState& start, const Expe
 ModelState start_state(const ExperimentArgs& a, Backend& be, const ModelState& base, RunContext& ctx,
                        bool& cancelled) {
     if (a.choice("start") == "base") return base;
-    FinetuneSpec first;
-    first.task = a.choice("task_a");
-    first.method = Method::full;
-    first.steps = a.integer("a_steps");
-    first.seed = std::uint64_t(a.integer("seed"));
-    first.lr = default_lr(Method::full);
-    first.batch = int(a.integer("batch"));
+    const FinetuneSpec first = task_a_start_spec(a);
     ctx.progress(0, 1, "fine-tune the start on " + first.task);
     BaseModel m = obtain_finetuned(be, base_spec_from(a), first, ctx);
     cancelled = m.curve.is_cancelled;
