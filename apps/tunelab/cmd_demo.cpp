@@ -1,6 +1,5 @@
-// `tunelab demo`: the whole story in one command — pretrain the tiny base (or reuse the cached one), measure it on
-// a task, fine-tune it, measure again. The base is cached under $XDG_CACHE_HOME/tunelab (or ~/.cache/tunelab)
-// keyed by preset, steps and seed, so the second run starts fine-tuning at once.
+// `tunelab demo`: the whole story in one command — pretrain the tiny base (or reuse the cached or shipped one, as
+// the lessons do: experiments/base_models.hpp), measure it on a task, fine-tune it, measure again.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -8,6 +7,7 @@
 #include "common.hpp"
 #include "core/error.hpp"
 #include "data/tasks.hpp"
+#include "experiments/base_models.hpp"
 #include "model/config.hpp"
 #include "model/model_io.hpp"
 #include "train/evaluate.hpp"
@@ -29,19 +29,27 @@ struct DemoOptions {
     bool no_cache = false;
 };
 
-fs::path cache_dir() {
-    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "tunelab";
-    if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "tunelab";
-    return fs::temp_directory_path() / "tunelab-cache";
-}
-
-std::unique_ptr<Gpt> obtain_base(const DemoOptions& o, Backend& be) {
+// The base the lessons use (experiments/base_models: the cache, else the shipped copy, else pretraining it now),
+// or with --no-cache a fresh pretraining that is not kept.
+std::unique_ptr<Gpt> obtain_demo_base(const DemoOptions& o, Backend& be) {
     const Preset& preset = find_preset(o.preset);
-    const fs::path dir = cache_dir() / ("base-" + o.preset + "-steps" + std::to_string(o.pretrain.steps) + "-seed" +
-                                        std::to_string(o.pretrain.seed) + "-v1");
-    if (!o.no_cache && fs::exists(dir / "model.safetensors")) {
-        std::printf("using the cached base model %s\n", dir.c_str());
-        return std::move(load_model(dir, be).model);
+    if (!o.no_cache) {
+        BaseSpec spec;
+        spec.preset = o.preset;
+        spec.steps = o.pretrain.steps;
+        spec.seed = o.pretrain.seed;
+        RunContext ctx;
+        ctx.threads = o.common.threads;
+        ctx.on_progress = [](const Progress& p) {
+            std::fprintf(stderr, "\r  %s %lld/%lld   ", p.label.c_str(), (long long)p.done, (long long)p.total);
+        };
+        BaseModel b = obtain_base(be, spec, ctx);
+        std::printf("1. the %s base (%lld parameters): %s %s\n", o.preset.c_str(),
+                    (long long)b.model->params().total(),
+                    b.was_shipped ? "the copy shipped in" : (b.was_cached ? "cached in" : "pretrained now, cached in"),
+                    (b.was_shipped ? shipped_models_root() / base_model_dir(spec).filename() : base_model_dir(spec))
+                        .c_str());
+        return std::move(b.model);
     }
     auto model = std::make_unique<Gpt>(be, preset.config);
     model->init_gpt2(o.pretrain.seed);
@@ -53,8 +61,6 @@ std::unique_ptr<Gpt> obtain_base(const DemoOptions& o, Backend& be) {
     ProgressBar bar("pretrain");
     const TrainSummary s = pretrain(*model, spec, &bar);
     std::printf("   %.1f s, final loss %.3f\n", s.seconds, s.final_loss());
-    fs::create_directories(dir.parent_path());
-    save_model(dir, *model, {o.preset, {{"pretrain", "corpus", "full", spec.steps, spec.seed, s.seconds, s.final_loss()}}});
     return model;
 }
 
@@ -65,7 +71,7 @@ void run_demo(DemoOptions& o) {
     else
         tasks.push_back(std::string(find_task(o.task).name));
     auto be = make_backend(o.common);
-    std::unique_ptr<Gpt> base = obtain_base(o, *be);
+    std::unique_ptr<Gpt> base = obtain_demo_base(o, *be);
     struct Row { std::string task; double before, after, seconds; };
     std::vector<Row> rows;
     for (const std::string& task : tasks) {
@@ -107,7 +113,7 @@ void add_demo_command(CLI::App& app) {
         ->check(CLI::Range(1, 10000000));
     cmd->add_option("--seed", o->pretrain.seed, "pretraining seed")->capture_default_str();
     cmd->add_option("--eval-n", o->eval_n, "test examples per task")->capture_default_str()->check(CLI::Range(1, 100000));
-    cmd->add_flag("--no-cache", o->no_cache, "pretrain again even if a cached base exists");
+    cmd->add_flag("--no-cache", o->no_cache, "pretrain again (not kept) even if a cached or shipped base exists");
     add_common_options(*cmd, o->common);
     cmd->callback([o] { run_demo(*o); });
 }

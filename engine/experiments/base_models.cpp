@@ -6,6 +6,10 @@
 #include <sstream>
 
 #include "core/error.hpp"
+
+#ifndef TL_ASSETS_DIR
+#define TL_ASSETS_DIR "assets"
+#endif
 #include "data/batch.hpp"
 #include "data/corpus.hpp"
 #include "data/tasks.hpp"
@@ -27,6 +31,12 @@ namespace {
 constexpr const char* kCurveFile = "pretrain_result.json";
 
 // Mean next-token loss on a fixed held-out corpus batch (its own seed, never drawn by training).
+Batch held_out_batch(const BaseSpec& spec) {
+    const Preset& preset = find_preset(spec.preset);
+    CorpusStream held_out(spec.seed + 0x9E3779B97F4A7C15ull);
+    return corpus_batch(held_out, preset.batch, int(preset.config.n_positions));
+}
+
 double corpus_validation_loss(Gpt& model, const Batch& batch) {
     model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T);
     std::vector<float> losses(std::size_t(batch.B) * std::size_t(batch.T));
@@ -52,12 +62,45 @@ std::optional<BaseModel> load_cached(Backend& backend, const fs::path& dir) {
     }
 }
 
+// The shipped copy counts only if its record says it is this spec's run (a folder name is easy to copy by hand).
+std::optional<BaseModel> load_shipped(Backend& backend, const BaseSpec& spec) {
+    const fs::path dir = shipped_models_root() / base_model_dir(spec).filename();
+    if (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / kCurveFile)) return std::nullopt;
+    try {
+        LoadedModel loaded = load_model(dir, backend);
+        const std::vector<TrainingRecord>& h = loaded.meta.history;
+        if (loaded.meta.preset != spec.preset || h.size() != 1 || h[0].steps != spec.steps || h[0].seed != spec.seed)
+            return std::nullopt;
+        std::ifstream in(dir / kCurveFile);
+        std::stringstream text;
+        text << in.rdbuf();
+        BaseModel b;
+        b.curve = result_from_json(text.str());
+        b.curve.texts.push_back({"base_source", "shipped: " + dir.string() + " (rebuilt by scripts/build-base.sh)"});
+        b.model = std::move(loaded.model);
+        b.was_cached = true;
+        b.was_shipped = true;
+        return b;
+    } catch (const Error&) {
+        return std::nullopt;  // a damaged shipped copy: pretrain instead
+    }
+}
+
 }  // namespace
 
 fs::path cache_root() {
     if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "tunelab";
     if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "tunelab";
     return fs::temp_directory_path() / "tunelab-cache";
+}
+
+fs::path shipped_models_root() {
+    if (const char* a = std::getenv("TUNELAB_ASSETS"); a && *a) return fs::path(a) / "models";
+    return fs::path(TL_ASSETS_DIR) / "models";
+}
+
+double base_validation_loss(Gpt& model, const BaseSpec& spec) {
+    return corpus_validation_loss(model, held_out_batch(spec));
 }
 
 fs::path base_model_dir(const BaseSpec& s) {
@@ -71,6 +114,8 @@ fs::path base_model_dir(const BaseSpec& s) {
 BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx) {
     const fs::path dir = base_model_dir(spec);
     if (auto cached = load_cached(backend, dir)) return std::move(*cached);
+    if (spec.use_shipped)
+        if (auto shipped = load_shipped(backend, spec)) return std::move(*shipped);
 
     const Preset& preset = find_preset(spec.preset);
     BaseModel b;
@@ -81,8 +126,7 @@ BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx) {
     p.seed = spec.seed;
     p.lr = spec.lr;
     p.batch = preset.batch;
-    CorpusStream held_out(spec.seed + 0x9E3779B97F4A7C15ull);
-    const Batch val = corpus_batch(held_out, preset.batch, int(preset.config.n_positions));
+    const Batch val = held_out_batch(spec);
     DashboardRecorder recorder(b.curve, ctx, "pretrain " + spec.preset, std::max<std::int64_t>(1, spec.steps / 20),
                                [&] { return corpus_validation_loss(*b.model, val); });
     const TrainSummary s = pretrain(*b.model, p, &recorder, ctx.cancel);

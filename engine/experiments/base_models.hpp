@@ -1,5 +1,7 @@
 // The base models lessons start from, pretrained once and kept in the cache folder, so every lesson after the
-// first starts at once. Keyed by preset, steps, seed and the engine revision (a changed engine retrains).
+// first starts at once. Keyed by preset, steps, seed, lr and the model revision (changed training retrains).
+// The lessons' default base (tiny, 2000 steps, seed 1) is also shipped in assets/models, built by
+// scripts/build-base.sh, so a fresh machine starts the course without the ~3 minutes of pretraining.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -20,17 +22,23 @@ struct BaseSpec {
     std::int64_t steps = 2000;
     std::uint64_t seed = 1;
     float lr = 3e-3f;
+    bool use_shipped = true;  // false: pretrain (live) unless the cache has it, even when assets/ ships it
 };
 
 struct BaseModel {
     std::unique_ptr<Gpt> model;
     Result curve;          // the pretraining run's dashboard result (loss, lr, grad norm, tokens/s, memory)
     bool was_cached = false;
+    bool was_shipped = false;  // loaded from assets/models (a kind of cached)
 };
 
 std::filesystem::path base_model_dir(const BaseSpec& spec);
-// Loads the cached base, or pretrains it (streaming the dashboard to ctx) and caches it. A cancelled
-// pretraining is returned but not cached.
+// Where shipped models live: $TUNELAB_ASSETS/models, else the source tree's assets/models.
+std::filesystem::path shipped_models_root();
+// The held-out corpus batch (its own seed, never drawn by pretraining) whose mean loss is the `val_loss` series.
+double base_validation_loss(Gpt& model, const BaseSpec& spec);
+// Loads the cached base, else the shipped one (spec.use_shipped), else pretrains it (streaming the dashboard to
+// ctx) and caches it. A cancelled pretraining is returned but not cached.
 BaseModel obtain_base(Backend& backend, const BaseSpec& spec, RunContext& ctx);
 
 // A fine-tune of the base on one task (spec.method full, bitfit or partial: a plain model), cached beside the

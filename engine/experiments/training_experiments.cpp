@@ -30,6 +30,7 @@ Result run_pretrain_base(const ExperimentArgs& a, RunContext& ctx) {
     auto backend = make_cpu_backend({ctx.threads});
     BaseSpec spec = base_spec_from(a);
     spec.lr = float(a.real("lr"));
+    spec.use_shipped = a.choice("shipped") == "yes";
     BaseModel base = obtain_base(*backend, spec, ctx);
     // The random-init model lives on its own backend, so the dashboard's memory is the trained model's alone.
     auto init_backend = make_cpu_backend({ctx.threads});
@@ -100,11 +101,15 @@ Result run_finetune_task(const ExperimentArgs& a, RunContext& ctx) {
 
 void register_training_experiments(ExperimentRegistry& reg) {
     ExperimentInfo pre{"pretrain_base", "Pretrain a base model on the corpus",
-                       "Trains a GPT-2 from random weights on the base corpus (or loads the cached one) and records "
-                       "the training dashboard: loss, validation loss, learning rate, gradient norm, tokens/s, memory.",
+                       "Trains a GPT-2 from random weights on the base corpus (or loads the cached or shipped one) and "
+                       "records the training dashboard: loss, validation loss, learning rate, gradient norm, tokens/s, "
+                       "memory.",
                        {}, 300, run_pretrain_base};
     add_base_params(pre.params);
     pre.params.push_back({"lr", ParamKind::log_real, "0.003", 1e-5, 1e-1, {}, "peak learning rate"});
+    pre.params.push_back({"shipped", ParamKind::choice, "yes", 0, 0, {"yes", "no"},
+                          "yes: load the base shipped in assets/ when it is this one; no: pretrain it live "
+                          "(about 3 minutes on two cores) unless the cache has it"});
     reg.add(std::move(pre));
 
     ExperimentInfo ft{"finetune_task", "Fine-tune the base on a task",
