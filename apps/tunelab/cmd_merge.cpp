@@ -1,13 +1,16 @@
-// `tunelab merge`: merge model folders with linear, slerp, task_arithmetic, ties, dare_linear/dare_ties or
-// passthrough, from flags or from a mergekit YAML config (--config). Thin: builds a MergeConfig, loads the models,
+// `tunelab merge`: merge model folders with linear, slerp, task_arithmetic, ties, dare_linear/dare_ties,
+// passthrough or moe (sparse upcycling: merge/moe_merge.hpp), from flags or from a mergekit YAML config (--config). Thin: builds a MergeConfig, loads the models,
 // calls engine/merge (merge.hpp) and writes the result atomically. The methods are described in docs/merging.md.
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <map>
 
 #include "common.hpp"
 #include "core/error.hpp"
 #include "merge/merge_config.hpp"
+#include "data/tasks.hpp"
+#include "merge/moe_merge.hpp"
 
 namespace tl::cli {
 
@@ -19,7 +22,62 @@ struct MergeOptions {
     std::vector<double> weights, t, lambda, density;
     std::uint64_t seed = 0;
     int threads = 0;
+    // moe
+    std::int64_t top_k = 2;
+    std::string router = "random";
+    std::vector<std::string> prompts;  // per model: a task name or a text file (one prompt per line)
+    float aux_coef = 0.01f;
 };
+
+// A --prompts value: a task name (its training prompts), else a text file with one prompt per line.
+std::vector<std::string> prompts_of(const std::string& arg) {
+    for (const TaskInfo& t : all_tasks())
+        if (t.name == arg) return task_prompts(arg);
+    std::ifstream in(arg);
+    if (!in) throw Error("[cli] --prompts " + arg + " is neither a task name (see `tunelab tasks`) nor a readable file");
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) out.push_back("\n" + line);
+    if (out.empty()) throw Error("[cli] --prompts file " + arg + " holds no prompts (one per line)");
+    return out;
+}
+
+// `--method moe`: sparse upcycling, outside the tensor-by-tensor pipeline of merge_models (it runs the base).
+void run_moe_merge(const MergeOptions& o) {
+    if (o.base.empty()) throw Error("[cli] merge --method moe needs --base DIR (attention and embeddings come from it)");
+    if (o.models.empty()) throw Error("[cli] merge --method moe needs --models DIR... (one expert per model)");
+    if (!o.prompts.empty() && o.prompts.size() != o.models.size())
+        throw Error("[cli] --prompts has " + std::to_string(o.prompts.size()) + " values for " +
+                    std::to_string(o.models.size()) + " --models; give one (task name or file) per model");
+    const RouterInit router = parse_router_init(o.router);
+    if (router == RouterInit::hidden && o.prompts.empty())
+        throw Error("[cli] --router hidden needs --prompts, one task name or prompt file per model");
+    check_output_folder(o.out);
+    const auto start = std::chrono::steady_clock::now();
+    const ModelState base = read_model_state(o.base);
+    std::vector<ModelState> states;
+    for (const std::string& m : o.models) states.push_back(read_model_state(m));
+    MoeMergeSpec spec;
+    spec.base = &base;
+    spec.top_k = o.top_k;
+    spec.router = router;
+    spec.aux_loss_coef = o.aux_coef;
+    spec.seed = o.seed;
+    for (std::size_t i = 0; i < states.size(); ++i)
+        spec.experts.push_back({&states[i], o.prompts.empty() ? std::vector<std::string>{} : prompts_of(o.prompts[i]),
+                                o.models[i]});
+    const ModelState merged = moe_merge(spec);
+    write_model_state(o.out, merged);
+    std::int64_t params = 0;
+    for (const auto& [name, t] : merged.tensors) params += t.numel();
+    std::printf("upcycled %zu models into a mixture of experts (top-%lld, %s router): %lld parameters, %lld layers; "
+                "%.3f s\n",
+                states.size(), (long long)o.top_k, o.router.c_str(), (long long)params,
+                (long long)merged.config.n_layer,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::printf("saved %s (train it with: tunelab finetune --base %s --task TASK --out DIR)\n", o.out.c_str(),
+                o.out.c_str());
+}
 
 ParamSchedule schedule_of(const std::vector<double>& values) { return {{}, DepthGradient{values}}; }
 
@@ -55,6 +113,7 @@ MergeConfig config_from_flags(const MergeOptions& o) {
 void run_merge(const MergeOptions& o, bool has_flags) {
     if (!o.config.empty() && has_flags)
         throw Error("[cli] give either --config FILE.yaml or the method flags (--method, --models, ...), not both");
+    if (o.config.empty() && o.method == "moe") return run_moe_merge(o);
     const MergeConfig c = o.config.empty() ? config_from_flags(o) : read_merge_config(o.config);
     check_output_folder(o.out);  // before any work
     for (const std::string& n : c.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
@@ -85,7 +144,7 @@ void add_merge_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("merge", "Merge model folders (linear, slerp, task_arithmetic, ties, dare, "
                                                 "passthrough), from flags or a mergekit YAML config");
     cmd->add_option("--method", o->method,
-                    "linear, slerp, task_arithmetic, ties, dare_linear, dare_ties (= dare) or passthrough");
+                    "linear, slerp, task_arithmetic, ties, dare_linear, dare_ties (= dare), passthrough or moe");
     cmd->add_option("--models", o->models, "model folders to merge")->expected(1, -1);
     cmd->add_option("--weights", o->weights, "one weight per model (linear, task methods)")->expected(1, -1);
     cmd->add_option("--base", o->base, "base model folder: task vectors are model - base; slerp's t = 0 end");
@@ -100,6 +159,12 @@ void add_merge_command(CLI::App& app) {
     cmd->add_option("--config", o->config, "a mergekit YAML config instead of the flags");
     cmd->add_option("--out", o->out, "model folder to write")->required();
     cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
+    cmd->add_option("--top-k", o->top_k, "moe: experts per token, 1..number of --models")->capture_default_str();
+    cmd->add_option("--router", o->router, "moe: router init, random or hidden")->capture_default_str();
+    cmd->add_option("--prompts", o->prompts, "moe --router hidden: per model, a task name or a prompt file")
+        ->expected(1, -1);
+    cmd->add_option("--aux-coef", o->aux_coef, "moe: load-balancing loss coefficient (router_aux_loss_coef)")
+        ->capture_default_str();
     cmd->callback([o, cmd] {
         std::size_t flags = 0;
         for (const char* f : {"--method", "--models", "--weights", "--base", "--t", "--lambda", "--density"})

@@ -26,12 +26,16 @@ Split parse_split(const std::string& s) {
 }
 
 // A PEFT folder on top of the model: LoRA is merged (the KV-cache decoder runs plain GPT-2), a soft prompt
-// (PROMPT_TUNING, P_TUNING) is prepended by the model and the decoder.
+// (PROMPT_TUNING, P_TUNING) is prepended by the model and the decoder, a prefix (PREFIX_TUNING) too.
 void attach_adapter_folder(const std::string& dir, Gpt& model) {
     const auto config = nlohmann::json::parse(read_adapter_config_text(dir), nullptr, /*allow_exceptions=*/false);
     if (config.is_object() && config.value("peft_type", std::string()) == "LORA") {
         load_lora_adapter(dir, model);
         lora_merge_and_detach(model);
+        return;
+    }
+    if (config.is_object() && config.value("peft_type", std::string()) == "PREFIX_TUNING") {
+        load_prefix(dir, model);  // keys and values per layer: the model and the KV-cache decoder use them
         return;
     }
     load_soft_prompt(dir, model);  // tl::Error naming the folder for any other type

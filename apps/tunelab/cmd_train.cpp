@@ -1,11 +1,13 @@
 // `tunelab pretrain` and `tunelab finetune`: train, print a summary, save the model folder atomically.
 // finetune --method lora|bitfit|partial|ia3|adapter|prompt|ptuning applies a PEFT method (engine/peft,
 // docs/peft.md); LoRA and the soft prompts write Hugging Face PEFT folders (LoRA, with --merged-out, also the
-// merged model), IA3 is merged into the model.
+// merged model), IA3 is merged into the model. --precision bf16|fp16 simulates low-precision training
+// (backend/rounding_backend.hpp) with --loss-scale none|dynamic|N (fp16 defaults to dynamic).
 #include <filesystem>
 #include <chrono>
 #include <cstdio>
 
+#include "backend/rounding_backend.hpp"
 #include "common.hpp"
 #include "core/error.hpp"
 #include "model/config.hpp"
@@ -20,8 +22,43 @@ namespace tl::cli {
 
 namespace {
 
+// --precision and --loss-scale, shared by pretrain and finetune.
+struct PrecisionOptions {
+    std::string precision = "fp32", loss_scale = "auto";
+};
+
+void add_precision_options(CLI::App& cmd, PrecisionOptions& o) {
+    cmd.add_option("--precision", o.precision, "fp32, or bf16/fp16 simulated bit-exactly on the CPU (FP32 master "
+                   "weights and accumulation)")->capture_default_str();
+    cmd.add_option("--loss-scale", o.loss_scale, "none, dynamic (GradScaler: 2^16, x2 every 2000 good steps, /2 and "
+                   "skip on inf) or a fixed number; auto: dynamic for fp16, none otherwise")->capture_default_str();
+}
+
+// Fills the spec's precision and loss scaling; returns the rounding wrapper the model must be built on (null for
+// fp32, where training runs on `backend` directly).
+template <class Spec>
+std::unique_ptr<RoundingBackend> apply_precision(const PrecisionOptions& o, Spec& spec, Backend& backend) {
+    spec.precision = parse_precision(o.precision);
+    const bool is_auto = o.loss_scale == "auto";
+    spec.loss_scale = parse_loss_scaling(is_auto ? (spec.precision == Precision::fp16 ? "dynamic" : "none")
+                                                 : o.loss_scale);
+    if (spec.precision == Precision::fp32) return nullptr;
+    return std::make_unique<RoundingBackend>(backend);
+}
+
+// One line after training in low precision: the loss scale, skipped steps and what underflowed.
+void print_precision_report(const RoundingBackend* rb, Precision p, const TrainSummary& s, const LossScaleConfig& ls) {
+    if (!rb) return;
+    const RoundingStats& st = rb->stats();
+    std::printf("precision %s (simulated), loss scaling %s: final scale %g, %lld steps skipped; gradient values "
+                "flushed to zero %.2f%% of nonzero, activations %.2f%%\n",
+                std::string(precision_name(p)).c_str(), loss_scaling_name(ls).c_str(), s.loss_scale,
+                (long long)s.skipped_steps, 100 * st.backward.flushed_share(), 100 * st.forward.flushed_share());
+}
+
 struct PretrainOptions {
     CommonOptions common;
+    PrecisionOptions precision;
     std::string preset = "tiny";
     std::string out;
     PretrainSpec spec;
@@ -29,9 +66,10 @@ struct PretrainOptions {
 
 struct FinetuneOptions {
     CommonOptions common;
+    PrecisionOptions precision;
     std::string base, out, method = "full", merged_out, prompt_init = "sample_vocab";
     FinetuneSpec spec;
-    bool is_rslora = false;
+    bool is_rslora = false, is_dora = false, is_prefix_projection = false;
 };
 
 // An adapter --out: new, empty, or an adapter folder (never a user's folder or a model).
@@ -61,15 +99,18 @@ void run_pretrain(PretrainOptions& o) {
     if (o.spec.steps < 1) throw Error("[cli] --steps must be at least 1");
     check_output_folder(o.out);
     auto backend = make_backend(o.common);
-    Gpt model(*backend, preset.config);
+    const auto rounding = apply_precision(o.precision, o.spec, *backend);
+    Gpt model(rounding ? *rounding : *backend, preset.config);
     model.init_gpt2(o.spec.seed);
     std::printf("pretraining %s (%lld parameters) on the base corpus: %lld steps x %d rows x %lld tokens, %s\n",
                 std::string(preset.name).c_str(), (long long)model.params().total(), (long long)o.spec.steps,
                 o.spec.batch, (long long)preset.config.n_positions, backend->name().c_str());
     ProgressBar bar("pretrain");
+    if (rounding) rounding->reset_stats();  // count this run's rounding only
     const TrainSummary s = pretrain(model, o.spec, &bar);
     std::printf("done in %.1f s (%.0f tokens/s), final loss %.4f\n", s.seconds, double(s.tokens) / s.seconds,
                 s.final_loss());
+    print_precision_report(rounding.get(), o.spec.precision, s, o.spec.loss_scale);
     print_memory(*backend);
     ModelMeta meta{std::string(preset.name), {{"pretrain", "corpus", "full", o.spec.steps, o.spec.seed, s.seconds,
                                                s.final_loss()}}};
@@ -100,6 +141,11 @@ void save_finetuned(const FinetuneOptions& o, Gpt& model, ModelMeta meta) {
                         "--adapter %s --task %s)\n", soft_prompt_find(model)->peft_type().c_str(), o.out.c_str(),
                         o.base.c_str(), o.out.c_str(), o.spec.task.c_str());
             return;
+        case Method::prefix:
+            save_prefix(o.out, model, o.base);
+            std::printf("saved the prefix (PEFT folder, PREFIX_TUNING) %s (evaluate it with: tunelab eval --model %s "
+                        "--adapter %s --task %s)\n", o.out.c_str(), o.base.c_str(), o.out.c_str(), o.spec.task.c_str());
+            return;
         case Method::ia3: ia3_merge_and_detach(model); break;  // a plain GPT-2 with the same outputs
         default: break;
     }
@@ -113,7 +159,8 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
     find_task(o.spec.task);  // validate before any work
     if (o.spec.steps < 1) throw Error("[cli] --steps must be at least 1");
     const bool is_adapter_out = o.spec.method == Method::lora || o.spec.method == Method::adapter ||
-                                o.spec.method == Method::prompt || o.spec.method == Method::ptuning;
+                                o.spec.method == Method::prompt || o.spec.method == Method::ptuning ||
+                                o.spec.method == Method::prefix;
     o.spec.peft.soft_prompt.init = parse_prompt_init(o.prompt_init);
     is_adapter_out ? check_adapter_folder(o.out) : check_output_folder(o.out);
     if (!o.merged_out.empty()) {
@@ -122,8 +169,15 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
     }
     if (!is_lr_given) o.spec.lr = default_lr(o.spec.method);
     o.spec.peft.scaling = o.is_rslora ? LoraScaling::rslora : LoraScaling::standard;
+    if ((o.is_dora || o.spec.peft.lora_dropout != 0.0f) && o.spec.method != Method::lora)
+        throw Error("[cli] --dora and --lora-dropout are for --method lora only (got --method " + o.method + ")");
+    if (o.is_prefix_projection && o.spec.method != Method::prefix)
+        throw Error("[cli] --prefix-projection is for --method prefix only (got --method " + o.method + ")");
+    o.spec.peft.lora_variant = o.is_dora ? LoraVariant::dora : LoraVariant::lora;
+    o.spec.peft.prefix_projection = o.is_prefix_projection ? PrefixProjection::mlp : PrefixProjection::none;
     auto backend = make_backend(o.common);
-    LoadedModel base = load_model(o.base, *backend);
+    const auto rounding = apply_precision(o.precision, o.spec, *backend);
+    LoadedModel base = load_model(o.base, rounding ? *rounding : *backend);
     Gpt& model = *base.model;
     apply_method(model, o.spec.method, o.spec.peft, o.spec.seed);  // bad ranks, targets, layers: errors here
     const std::int64_t trainable = model.params().trainable_count(), total = model.params().total();
@@ -131,8 +185,10 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
                 o.base.c_str(), o.spec.task.c_str(), o.method.c_str(), double(o.spec.lr), (long long)trainable,
                 (long long)total, 100.0 * double(trainable) / double(total), backend->name().c_str());
     ProgressBar bar("finetune");
+    if (rounding) rounding->reset_stats();  // count this run's rounding only
     const TrainSummary s = finetune(model, o.spec, &bar);
     std::printf("done in %.1f s, final loss %.4f\n", s.seconds, s.final_loss());
+    print_precision_report(rounding.get(), o.spec.precision, s, o.spec.loss_scale);
     print_memory(*backend);
     base.meta.history.push_back({"finetune", o.spec.task, o.method, o.spec.steps, o.spec.seed, s.seconds,
                                  s.final_loss()});
@@ -151,6 +207,7 @@ void add_pretrain_command(CLI::App& app) {
     cmd->add_option("--batch", o->spec.batch, "rows per step (default: the preset's)")->check(CLI::Range(1, 4096));
     cmd->add_option("--lr", o->spec.lr, "peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--grad-accum", o->spec.grad_accum, "micro-batches per step")->check(CLI::Range(1, 1024));
+    add_precision_options(*cmd, o->precision);
     add_common_options(*cmd, o->common);
     cmd->callback([o] { run_pretrain(*o); });
 }
@@ -160,7 +217,7 @@ void add_finetune_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("finetune", "Fine-tune a model folder on a task");
     cmd->add_option("--base", o->base, "model folder to start from")->required();
     cmd->add_option("--task", o->spec.task, "task name (see `tunelab tasks`)")->required();
-    cmd->add_option("--method", o->method, "full, lora, bitfit, partial, ia3, adapter, prompt or ptuning")
+    cmd->add_option("--method", o->method, "full, lora, bitfit, partial, ia3, adapter, prompt, ptuning or prefix")
         ->capture_default_str();
     cmd->add_option("--steps", o->spec.steps, "optimizer steps")->capture_default_str();
     cmd->add_option("--seed", o->spec.seed, "seed for data order")->capture_default_str();
@@ -176,19 +233,26 @@ void add_finetune_command(CLI::App& app) {
     cmd->add_option("--rank", o->spec.peft.rank, "lora: rank r (1..min(in, out))")->capture_default_str();
     cmd->add_option("--alpha", o->spec.peft.alpha, "lora: alpha (scale alpha/r)")->capture_default_str();
     cmd->add_flag("--rslora", o->is_rslora, "lora: scale alpha/sqrt(r) (rsLoRA)");
+    cmd->add_option("--lora-dropout", o->spec.peft.lora_dropout, "lora: dropout on the LoRA input while training, [0, 1)")
+        ->capture_default_str();
+    cmd->add_flag("--dora", o->is_dora, "lora: DoRA, a learned magnitude per output column (PEFT's use_dora)");
     cmd->add_option("--targets", o->spec.peft.targets, "lora: module names, comma-separated")
         ->delimiter(',')->capture_default_str();
     cmd->add_option("--merged-out", o->merged_out, "lora: also write the merged model folder here");
     cmd->add_option("--layers", o->spec.peft.layers, "partial: train the last k blocks")->capture_default_str();
     cmd->add_option("--bottleneck", o->spec.peft.bottleneck, "adapter: bottleneck width")->capture_default_str();
     cmd->add_option("--virtual-tokens", o->spec.peft.soft_prompt.virtual_tokens,
-                    "prompt, ptuning: virtual tokens n (1..n_positions - 1)")->capture_default_str();
-    cmd->add_option("--prompt-init", o->prompt_init, "prompt: text, sample_vocab or random (PEFT's init)")
+                    "prompt, ptuning, prefix: virtual tokens n (1..n_positions - 1)")->capture_default_str();
+    cmd->add_option("--prompt-init", o->prompt_init,
+                    "prompt, prefix: text, sample_vocab or random (prefix: the keys/values of those tokens; random: N(0, 1))")
         ->capture_default_str();
     cmd->add_option("--prompt-init-text", o->spec.peft.soft_prompt.init_text,
                     "prompt: the text whose tokens' embeddings start the virtual tokens (with --prompt-init text)");
     cmd->add_option("--encoder-hidden", o->spec.peft.soft_prompt.encoder_hidden,
-                    "ptuning: the prompt encoder MLP's width (0: n_embd)")->capture_default_str();
+                    "ptuning, prefix with --prefix-projection: the encoder MLP's width (0: n_embd)")->capture_default_str();
+    cmd->add_flag("--prefix-projection", o->is_prefix_projection,
+                  "prefix: make the prefix with an MLP, Linear(C, H), tanh, Linear(H, 2 L C) (PEFT's prefix_projection)");
+    add_precision_options(*cmd, o->precision);
     add_common_options(*cmd, o->common);
     cmd->callback([o, cmd] { run_finetune(*o, cmd->count("--lr") > 0); });
 }

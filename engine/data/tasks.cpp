@@ -361,6 +361,12 @@ std::string_view split_name(Split split) {
 
 std::span<const TaskInfo> all_tasks() { return kTasks; }
 
+std::vector<std::string> task_names() {
+    std::vector<std::string> names;
+    for (const TaskInfo& t : all_tasks()) names.emplace_back(t.name);
+    return names;
+}
+
 const TaskInfo& find_task(std::string_view name) {
     std::string known;
     for (const TaskInfo& t : kTasks) {

@@ -37,6 +37,7 @@ struct TaskInfo {
 };
 
 std::span<const TaskInfo> all_tasks();
+std::vector<std::string> task_names();  // all_tasks() by name, for choice parameters
 const TaskInfo& find_task(std::string_view name);  // unknown name: tl::Error listing the known ones
 
 // n distinct-prompt examples of one split, deterministic in (task, split, n, seed); different seeds give

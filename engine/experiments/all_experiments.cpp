@@ -14,6 +14,7 @@ const ExperimentRegistry& experiments() {
         register_formats_experiments(r);
         register_merge_experiments(r);
         register_quant_experiments(r);
+        register_low_precision_experiments(r);
         return r;
     }();
     return registry;

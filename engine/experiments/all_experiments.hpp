@@ -10,5 +10,6 @@ void register_soft_prompt_experiments(ExperimentRegistry& r);  // soft_prompt_ex
 void register_formats_experiments(ExperimentRegistry& r);  // formats_experiments.cpp: table, rounding, quant error
 void register_formats_model_experiments(ExperimentRegistry& r);  // formats_model_experiments.cpp (via formats)
 void register_merge_experiments(ExperimentRegistry& r);    // merge_experiments.cpp: slerp path, methods
-void register_quant_experiments(ExperimentRegistry& r);    // quant_experiments.cpp: PTQ, QAT, BitNet, mixed-bit
+void register_quant_experiments(ExperimentRegistry& r);
+void register_low_precision_experiments(ExperimentRegistry& r);  // low_precision_experiments.cpp: bf16/fp16 training    // quant_experiments.cpp: PTQ, QAT, BitNet, mixed-bit
 }

@@ -1,5 +1,6 @@
 // A TrainObserver that turns training events into the dashboard's series — train loss, learning rate, gradient
-// norm, tokens/s, memory by category, and (every few steps) validation loss — both live (RunContext points, for
+// norm, tokens/s, memory by category, MoE expert shares and router aux loss (expert_share_i, router_aux_loss;
+// MoE models only), and (every few steps) validation loss — both live (RunContext points, for
 // the GUI while the run goes on) and in the Result (for the cache, the terminal and screenshots).
 #pragma once
 #include <functional>

@@ -1,6 +1,7 @@
 // Merging experiments: two fine-tunes of the cached base on different tasks (cached with obtain_finetuned, or
 // LoRA fine-tunes merged into the weights), then the SLERP/linear path between them, every method side by side,
-// task arithmetic's lambda, TIES/DARE density sweeps, ensembling vs merging, and passthrough layer stacking.
+// task arithmetic's lambda, TIES/DARE density sweeps, ensembling vs merging, passthrough layer stacking, and MoE
+// upcycling (both fine-tunes' MLPs as experts behind a router, then trained on both tasks).
 // Every merge is scored on both tasks. The merge math is engine/merge; docs/merging.md has the measured numbers.
 #include <algorithm>
 #include <chrono>
@@ -11,11 +12,14 @@
 
 #include "core/backend.hpp"
 #include "core/error.hpp"
+#include "data/batch.hpp"
 #include "data/tasks.hpp"
+#include "data/tokenizer.hpp"
 #include "experiments/all_experiments.hpp"
 #include "experiments/base_models.hpp"
 #include "merge/ensemble.hpp"
 #include "merge/merge.hpp"
+#include "merge/moe_merge.hpp"
 #include "peft/lora.hpp"
 #include "train/evaluate.hpp"
 #include "train/recipes.hpp"
@@ -377,6 +381,127 @@ void run_stacking(const ExperimentArgs& a, RunContext& ctx, TaskPair& p, Result&
     r.series = {curves[0], curves[1]};
 }
 
+// [MoE] Per-step routing: each expert's share of the routed tokens (all layers) and the load-balancing loss.
+class RouterLoadRecorder : public TrainObserver {
+public:
+    RouterLoadRecorder(Result& r, RunContext& ctx, std::int64_t experts) : r_(r), ctx_(ctx), k_(experts) {}
+    void on_step(const StepEvent& e) override {
+        std::vector<double> n(std::size_t(k_), 0.0);
+        double total = 0;
+        for (const auto& layer : e.expert_load)
+            for (std::int64_t i = 0; i < k_; ++i) n[std::size_t(i)] += double(layer[std::size_t(i)]), total += double(layer[std::size_t(i)]);
+        for (std::int64_t i = 0; i < k_; ++i)
+            push(r_.series_named("expert_share_" + std::to_string(i)), double(e.step), total > 0 ? n[std::size_t(i)] / total : 0);
+        push(r_.series_named("router_aux_loss"), double(e.step), e.router_aux_loss);
+        push(r_.series_named("train_loss"), double(e.step), e.loss);
+        ctx_.progress(e.step, e.total_steps, "training the MoE on both tasks");
+    }
+
+private:
+    Result& r_;
+    RunContext& ctx_;
+    std::int64_t k_;
+};
+
+// [MoE] Expert use on one task's test examples, teacher-forced: the share of routing slots (top-k per token,
+// real tokens only, padding excluded) each expert receives, per layer; (L, k).
+std::vector<std::vector<double>> expert_use(Gpt& model, const std::vector<Example>& examples) {
+    const std::int64_t L = model.config().n_layer, k = model.config().num_local_experts;
+    std::vector<std::vector<double>> use(std::size_t(L), std::vector<double>(std::size_t(k), 0.0));
+    ExampleBatcher batcher(examples, 8, int(model.config().n_positions), 0.0f, ExampleBatcher::Order::sequential, 0);
+    while (!batcher.done()) {
+        const Batch b = batcher.next();
+        model.forward(b.tokens.data(), nullptr, b.B, b.T);
+        const std::int64_t K = model.config().num_experts_per_tok;
+        for (std::int64_t l = 0; l < L; ++l) {
+            const auto& ch = model.moe()->choices(l);
+            for (std::size_t n = 0; n < b.tokens.size(); ++n)
+                for (std::int64_t j = 0; j < K && b.tokens[n] != kEndOfText; ++j)
+                    use[std::size_t(l)][std::size_t(ch[n * std::size_t(K) + std::size_t(j)])] += 1;
+        }
+    }
+    for (auto& row : use) {
+        double t = 0;
+        for (double v : row) t += v;
+        for (double& v : row) v = t > 0 ? 100 * v / t : 0;
+    }
+    return use;
+}
+
+// Sparse upcycling: parents A and B become the two experts of one MoE (attention from the base), scored right
+// away and over more_steps of training on both tasks mixed; routing shares per step and per task.
+void run_moe_upcycle(const ExperimentArgs& a, RunContext& ctx, TaskPair& p, Result& r) {
+    MoeMergeSpec spec;
+    spec.base = &p.base_state;
+    const int n_prompts = int(a.integer("prompts"));
+    spec.experts = {{&p.a, task_prompts(p.task_a, n_prompts), p.task_a}, {&p.b, task_prompts(p.task_b, n_prompts), p.task_b}};
+    spec.top_k = a.integer("top_k");
+    spec.router = parse_router_init(a.choice("router"));
+    spec.aux_loss_coef = float(a.real("aux_coef"));
+    spec.seed = std::uint64_t(a.integer("seed"));
+    if (spec.top_k > 2) throw Error("[experiments] top_k " + std::to_string(spec.top_k) + " must be 1 or 2 (two experts)");
+    const ModelState moe = moe_merge(spec);
+    const ModelState linear_state = merge_models(pair_spec(p, MergeMethod::linear));
+    const Scores pa = score(p, p.a), pb = score(p, p.b), up = score(p, moe), linear = score(p, linear_state);
+    Gpt model(*p.backend, moe.config);
+    copy_state_into(model, moe);
+    Table use{"expert_use", {"task", "stage", "expert_0_pct", "expert_1_pct"}, {}};
+    const std::int64_t L = moe.config.n_layer;
+    Matrix by_layer{"expert_0_share_by_layer", 0, L, {}, {}, {}};  // rows: task x stage; columns: layers
+    for (std::int64_t l = 0; l < L; ++l) by_layer.col_labels.push_back("layer " + std::to_string(l));
+    auto add_use = [&](const std::string& stage) {
+        for (int t = 0; t < 2; ++t) {
+            const auto u = expert_use(model, t == 0 ? p.test_a : p.test_b);
+            double e0 = 0;
+            for (const auto& row : u) e0 += row[0] / double(u.size()), by_layer.values.push_back(row[0]);
+            const std::string task = t == 0 ? p.task_a : p.task_b;
+            use.rows.push_back({task, stage, e0, 100 - e0});
+            by_layer.row_labels.push_back(task + " " + stage), ++by_layer.rows;
+        }
+    };
+    add_use("upcycled");
+    FinetuneSpec more = parent_spec(a, p.task_a);
+    more.method = Method::full;
+    more.steps = a.integer("more_steps");
+    more.lr = float(a.real("more_lr"));
+    more.seed += 1000;  // fresh batches, not the parents'
+    std::vector<Example> mixed = task_examples(find_task(p.task_a), Split::train, 2000, more.seed);
+    for (Example& e : task_examples(find_task(p.task_b), Split::train, 2000, more.seed)) mixed.push_back(std::move(e));
+    RouterLoadRecorder rec(r, ctx, 2);
+    const auto t0 = std::chrono::steady_clock::now();
+    finetune_on(model, more, mixed, &rec, ctx.cancel);
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const Scores trained = score(p, state_of(model));
+    add_use("trained");
+    // The dense control: the linear merge trained the same steps on the same mixed examples.
+    Gpt dense(*p.backend, linear_state.config);
+    copy_state_into(dense, linear_state);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!ctx.is_cancelled()) finetune_on(dense, more, std::move(mixed), nullptr, ctx.cancel);
+    const double dense_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    const Scores control = score(p, state_of(dense));
+    r.tables.push_back(std::move(use));
+    r.matrices.push_back(std::move(by_layer));
+    Table cmp{"moe_vs_dense", {"model", "acc_a", "acc_b", "loss_a", "loss_b"}, {}};
+    auto row = [&](const std::string& name, const Scores& s) {
+        cmp.rows.push_back({name, s.acc_a, s.acc_b, s.loss_a, s.loss_b});
+    };
+    row("parent " + p.task_a, pa), row("parent " + p.task_b, pb), row("linear merge", linear);
+    row("moe upcycled", up), row("moe trained", trained), row("linear merge trained", control);
+    r.tables.push_back(std::move(cmp));
+    const Series& s0 = *r.find_series("expert_share_0");
+    r.scalars = {{"parent_a_acc_a", pa.acc_a, "%"},       {"parent_b_acc_b", pb.acc_b, "%"},
+                 {"upcycled_acc_a", up.acc_a, "%"},       {"upcycled_acc_b", up.acc_b, "%"},
+                 {"trained_acc_a", trained.acc_a, "%"},   {"trained_acc_b", trained.acc_b, "%"},
+                 {"linear_acc_a", linear.acc_a, "%"},     {"linear_acc_b", linear.acc_b, "%"},
+                 {"first_share_0", s0.y.empty() ? 0 : 100 * s0.y.front(), "%"},
+                 {"last_share_0", s0.y.empty() ? 0 : 100 * s0.y.back(), "%"},
+                 {"moe_params", double(parameter_count(moe.config)), ""},
+                 {"dense_params", double(parameter_count(p.a.config)), ""},
+                 {"control_acc_a", control.acc_a, "%"},   {"control_acc_b", control.acc_b, "%"},
+                 {"train_seconds", train_s, "s"},         {"control_train_seconds", dense_s, "s"}};
+}
+
 using PairFn = std::function<void(const ExperimentArgs&, RunContext&, TaskPair&, Result&)>;
 
 // An experiment on a task pair: lists are checked before any training, then the parents are obtained, body
@@ -487,6 +612,20 @@ void register_merge_experiments(ExperimentRegistry& r) {
     st.params.push_back({"overlap", ParamKind::integer, "1", 1, 64, {}, "solar: blocks cut at the seam"});
     st.params.push_back({"more_steps", ParamKind::integer, "60", 1, 100000, {}, "continued training steps"});
     r.add(std::move(st));
+    ExperimentInfo moe = pair_experiment(
+        "merge_moe_upcycle", "MoE upcycling: both fine-tunes as experts behind a router",
+        "Turns each block's MLP into two experts copied from the two fine-tunes (attention from the base) with a "
+        "router (random or hidden-state initialised) and top-k routing; scores both tasks right after upcycling and "
+        "after more training on both tasks mixed (against the linear merge trained the same way), with each expert's "
+        "share of the tokens over training and per task.",
+        120, run_moe_upcycle);
+    moe.params.push_back({"top_k", ParamKind::integer, "1", 1, 2, {}, "experts per token"});
+    moe.params.push_back({"router", ParamKind::choice, "hidden", 0, 0, {"hidden", "random"}, "router init"});
+    moe.params.push_back({"prompts", ParamKind::integer, "16", 1, 1000, {}, "hidden router: prompts per task"});
+    moe.params.push_back({"aux_coef", ParamKind::real, "0.01", 0, 10, {}, "load-balancing loss coefficient"});
+    moe.params.push_back({"more_steps", ParamKind::integer, "60", 1, 100000, {}, "training steps on both tasks"});
+    moe.params.push_back({"more_lr", ParamKind::log_real, "0.001", 1e-6, 1e-1, {}, "their peak learning rate"});
+    r.add(std::move(moe));
 }
 
 }  // namespace tl

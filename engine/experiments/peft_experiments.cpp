@@ -2,6 +2,7 @@
 // memory and latency (method_compare), the LoRA rank and alpha sweeps, and the spectrum of a full fine-tune's dW.
 // LoRA and IA3 are merged before evaluation; the unmergeable Houlsby adapter is scored by greedy decoding with
 // full forwards (peft_measure.hpp). Each run gets a fresh backend so its ledger holds that model only.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdlib>
@@ -47,6 +48,11 @@ FinetuneSpec spec_from(const ExperimentArgs& a) {
     spec.peft.targets = split_list(a.text("targets"));
     spec.peft.layers = a.integer("layers");
     spec.peft.bottleneck = a.integer("bottleneck");
+    spec.peft.lora_dropout = float(a.real("lora_dropout"));
+    spec.peft.lora_variant = a.choice("dora") == "yes" ? LoraVariant::dora : LoraVariant::lora;
+    spec.peft.soft_prompt.virtual_tokens = a.integer("virtual_tokens");
+    spec.peft.soft_prompt.encoder_hidden = a.integer("encoder_hidden");
+    spec.peft.prefix_projection = a.choice("prefix_projection") == "yes" ? PrefixProjection::mlp : PrefixProjection::none;
     return spec;
 }
 
@@ -73,7 +79,10 @@ constexpr int kLatencyReps = 41;
 EvalResult evaluate_any(Gpt& model, const std::vector<Example>& test) {
     EvalOptions eo;
     eo.keep_samples = 4;
-    if (!model.has_hooks()) return evaluate(model, test, eo);  // a soft prompt runs in the KV-cache decoder
+    bool is_cached = true;  // soft prompts and prefixes run in the KV-cache decoder; other hooks do not
+    for (const auto& m : model.adapters())
+        for (int s = 0; s < kHookSiteCount; ++s) is_cached = is_cached && (!m->acts_at(HookSite(s)) || m->has_prefix_kv());
+    if (is_cached) return evaluate(model, test, eo);
     EvalResult r;  // the Houlsby adapter cannot be merged: greedy decoding with full forwards
     r.accuracy = greedy_accuracy(model, test, eo.max_new_tokens);
     r.loss = response_loss(model, test, eo.loss_batch);
@@ -97,10 +106,11 @@ MethodRun run_method(const ModelState& start, const FinetuneSpec& spec, const Ev
     r.summary = finetune(model, spec, observer, ctx.cancel);
     for (int c = 0; c < kMemCategoryCount; ++c) r.peak[std::size_t(c)] = be->ledger().peak(MemCategory(c));
     r.peak_total = be->ledger().peak_total();
-    if (latency == Latency::measure) r.latency_attached_ms = forward_latency_ms(model, kLatencyTokens, kLatencyReps);
+    const std::int64_t T = std::min(kLatencyTokens, model.context());  // virtual tokens take positions too
+    if (latency == Latency::measure) r.latency_attached_ms = forward_latency_ms(model, T, kLatencyReps);
     if (spec.method == Method::lora) lora_merge_and_detach(model);
     if (spec.method == Method::ia3) ia3_merge_and_detach(model);
-    if (latency == Latency::measure) r.latency_ms = forward_latency_ms(model, kLatencyTokens, kLatencyReps);
+    if (latency == Latency::measure) r.latency_ms = forward_latency_ms(model, T, kLatencyReps);
     r.after = evaluate_any(model, sets.task);
     if (!sets.other.empty()) r.accuracy_a = evaluate_any(model, sets.other).accuracy;
     return r;
@@ -422,6 +432,11 @@ void add_finetune_params(std::vector<ParamSpec>& p) {
     p.push_back({"targets", ParamKind::text, "c_attn,c_proj,c_fc", 0, 0, {}, "lora: module names"});
     p.push_back({"layers", ParamKind::integer, "1", 1, 1000, {}, "partial: last k blocks trained"});
     p.push_back({"bottleneck", ParamKind::integer, "16", 1, 100000, {}, "adapter: bottleneck width"});
+    p.push_back({"lora_dropout", ParamKind::real, "0", 0, 0.99, {}, "lora: dropout on the LoRA input in training"});
+    p.push_back({"dora", ParamKind::choice, "no", 0, 0, {"no", "yes"}, "lora: DoRA (magnitude per column)"});
+    p.push_back({"virtual_tokens", ParamKind::integer, "8", 1, 4096, {}, "prompt, ptuning, prefix: virtual tokens"});
+    p.push_back({"encoder_hidden", ParamKind::integer, "0", 0, 65536, {}, "ptuning, prefix: MLP width (0: C)"});
+    p.push_back({"prefix_projection", ParamKind::choice, "no", 0, 0, {"no", "yes"}, "prefix: reparameterisation MLP"});
 }
 
 void set_default(std::vector<ParamSpec>& p, const std::string& name, const std::string& value) {
@@ -444,10 +459,11 @@ ExperimentInfo peft_experiment(std::string name, std::string title, std::string 
 
 void register_peft_experiments(ExperimentRegistry& reg) {
     reg.add(peft_experiment("peft_finetune", "Fine-tune the base with a PEFT method",
-                            "Fine-tunes the cached base with full, lora, bitfit, partial, ia3 or adapter; reports "
+                            "Fine-tunes the cached base with full, lora, bitfit, partial, ia3, adapter, prompt, "
+                            "ptuning or prefix; reports "
                             "the trainable parameters, optimizer memory, and accuracy/loss on the test split before "
                             "and after.",
-                            60, run_peft_finetune, "lora,full,bitfit,partial,ia3,adapter"));
+                            60, run_peft_finetune, "lora,full,bitfit,partial,ia3,adapter,prompt,ptuning,prefix"));
 
     ExperimentInfo sweep = peft_experiment(
         "lora_rank_sweep", "LoRA rank vs quality",
@@ -476,7 +492,8 @@ void register_peft_experiments(ExperimentRegistry& reg) {
         "method_compare", "Every fine-tuning method on one task",
         "Fine-tunes one start model with full, partial, bitfit, adapter, ia3 and lora on the same task, data, seed "
         "and steps: accuracy, forgetting of task_a, trainable parameters, adapter bytes, peak memory by category, "
-        "time per step and inference latency (merged and unmerged).",
+        "time per step and inference latency (merged and unmerged). The soft prompts (prompt, ptuning, prefix) "
+        "join with methods=...,prompt,ptuning,prefix (virtual_tokens each).",
         150, run_method_compare, "full");
     set_default(cmp.params, "steps", "150");
     std::vector<std::string> tasks;

@@ -44,12 +44,6 @@ bool obtain_start(const ExperimentArgs& a, RunContext& ctx, Start& s) {
     return !s.model.curve.is_cancelled;
 }
 
-std::vector<std::string> names_of_tasks() {
-    std::vector<std::string> out;
-    for (const TaskInfo& t : all_tasks()) out.emplace_back(t.name);
-    return out;
-}
-
 std::vector<std::string> names_of_formats() {
     std::vector<std::string> out;
     for (const FormatInfo& f : all_formats()) out.emplace_back(f.name);
@@ -60,7 +54,7 @@ const std::vector<std::string> kGranularities = {"per_tensor", "per_channel", "p
 
 void add_start_params(std::vector<ParamSpec>& p) {
     add_base_params(p);
-    p.push_back({"task", ParamKind::choice, "reverse", 0, 0, names_of_tasks(),
+    p.push_back({"task", ParamKind::choice, "reverse", 0, 0, task_names(),
                  "the task the model was fine-tuned on"});
     p.push_back(
         {"ft_steps", ParamKind::integer, "300", 1, 100000, {}, "fine-tuning steps of the starting model"});

@@ -1,6 +1,7 @@
 // soft_prompt_compare (lesson 07-soft-prompts): hard and soft prompts on one task, from one start model, with
 // the same data, seed and step budget: the start zero-shot, a hard prompt (a text before every prompt, no
-// training), prompt tuning, P-tuning, the hard prompt plus prompt tuning, and LoRA as the reference.
+// training), prompt tuning, P-tuning, prefix tuning, the hard prompt plus prompt tuning, and LoRA as the
+// reference.
 // Accuracy, loss, trainable parameters and time per variant, and the tuned prompt's nearest vocabulary
 // tokens. Each variant runs on a fresh CPU backend from a copy of the start. The modules:
 // engine/peft/soft_prompt.hpp; docs/peft.md.
@@ -39,6 +40,7 @@ constexpr VariantInfo kVariants[] = {
     {"hard_prompt", Method::full, Training::none, HardPrompt::with},
     {"prompt", Method::prompt, Training::finetune, HardPrompt::without},
     {"ptuning", Method::ptuning, Training::finetune, HardPrompt::without},
+    {"prefix", Method::prefix, Training::finetune, HardPrompt::without},
     {"hard+prompt", Method::prompt, Training::finetune, HardPrompt::with},
     {"lora", Method::lora, Training::finetune, HardPrompt::without},
 };
@@ -131,6 +133,7 @@ FinetuneSpec spec_of(const ExperimentArgs& a, Method method, const Prompts& prom
     sp.init = parse_prompt_init(a.choice("prompt_init"));
     sp.init_text = prompts.hard;  // init=text starts the virtual tokens at the hard prompt's token embeddings
     sp.encoder_hidden = a.integer("encoder_hidden");
+    spec.peft.prefix_projection = a.choice("prefix_projection") == "yes" ? PrefixProjection::mlp : PrefixProjection::none;
     return spec;
 }
 
@@ -245,7 +248,7 @@ Plan plan_run(const ExperimentArgs& a, std::vector<const VariantInfo*> variants,
                                           std::to_string(p.prompts.virtual_tokens) + ", a quarter of " +
                                           std::to_string(positions) + " positions"});
     auto is_soft = [](const VariantInfo* v) {
-        return v->method == Method::prompt || v->method == Method::ptuning;
+        return v->method == Method::prompt || v->method == Method::ptuning || v->method == Method::prefix;
     };
     auto is_hard = [](const VariantInfo* v) { return v->hard == HardPrompt::with; };
     auto any = [&](auto pred) { return std::any_of(p.variants.begin(), p.variants.end(), pred); };
@@ -348,7 +351,7 @@ void register_soft_prompt_experiments(ExperimentRegistry& reg) {
         "soft_prompt_compare",
         "Hard prompts, soft prompts and LoRA on one task",
         "From one start model, on the same task, data, seed and steps: zero-shot, a hard prompt before "
-        "every prompt, prompt tuning, P-tuning, the hard prompt plus prompt tuning, and LoRA; accuracy, "
+        "every prompt, prompt tuning, P-tuning, prefix tuning, the hard prompt plus prompt tuning, and LoRA; accuracy, "
         "trainable parameters and time.",
         {},
         25,  // tiny at the defaults, the base cached: 20 s measured on 2 cores
@@ -385,8 +388,10 @@ void register_soft_prompt_experiments(ExperimentRegistry& reg) {
                  0,
                  0,
                  {"text", "sample_vocab", "random"},
-                 "prompt tuning's start: the hard prompt's tokens, random tokens, or N(0, 1)"});
-    p.push_back({"encoder_hidden", ParamKind::integer, "0", 0, 65536, {}, "P-tuning MLP width (0: n_embd)"});
+                 "soft prompts' start: the hard prompt's tokens (prefix: their keys and values), random tokens, or N(0, 1)"});
+    p.push_back({"encoder_hidden", ParamKind::integer, "0", 0, 65536, {}, "P-tuning (and prefix MLP) width (0: n_embd)"});
+    p.push_back({"prefix_projection", ParamKind::choice, "no", 0, 0, {"no", "yes"},
+                 "prefix: through the reparameterisation MLP (PEFT's prefix_projection)"});
     p.push_back({"rank", ParamKind::integer, "8", 1, 4096, {}, "LoRA rank (alpha = 2r)"});
     p.push_back({"hard_prompt",
                  ParamKind::text,

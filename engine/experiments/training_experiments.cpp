@@ -42,12 +42,6 @@ Result run_pretrain_base(const ExperimentArgs& a, RunContext& ctx) {
     return r;
 }
 
-std::vector<std::string> task_names() {
-    std::vector<std::string> names;
-    for (const TaskInfo& t : all_tasks()) names.emplace_back(t.name);
-    return names;
-}
-
 Result run_finetune_task(const ExperimentArgs& a, RunContext& ctx) {
     auto backend = make_cpu_backend({ctx.threads});
     BaseModel base = obtain_base(*backend, base_spec_from(a), ctx);

@@ -37,11 +37,21 @@ void validate_config(const GptConfig& c, std::string_view source) {
     if (c.n_head < 1 || c.n_embd % c.n_head != 0)
         fail("n_embd " + std::to_string(c.n_embd) + " is not divisible by n_head " + std::to_string(c.n_head));
     if (!(c.layer_norm_epsilon > 0 && c.layer_norm_epsilon < 1)) fail("layer_norm_epsilon must be in (0, 1)");
+    if (c.num_local_experts < 0 || c.num_local_experts > 64)
+        fail("num_local_experts " + std::to_string(c.num_local_experts) + " out of range 0..64 (0: dense MLP)");
+    if (c.is_moe() && (c.num_experts_per_tok < 1 || c.num_experts_per_tok > c.num_local_experts))
+        fail("num_experts_per_tok (top-k) " + std::to_string(c.num_experts_per_tok) + " must be in 1.." +
+             std::to_string(c.num_local_experts) + " (the number of experts)");
+    if (!(c.router_aux_loss_coef >= 0 && c.router_aux_loss_coef < 100))
+        fail("router_aux_loss_coef must be in [0, 100)");
 }
 
 std::int64_t parameter_count(const GptConfig& c) {
     const std::int64_t C = c.n_embd;
-    const std::int64_t per_layer = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * 4 * C + 4 * C) + (4 * C * C + C);
+    const std::int64_t mlp = (C * 4 * C + 4 * C) + (4 * C * C + C);
+    // [MoE] k expert MLPs and a (k, C) router instead of one MLP.
+    const std::int64_t ffn = c.is_moe() ? c.num_local_experts * (mlp + C) : mlp;
+    const std::int64_t per_layer = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + ffn;
     return c.vocab_size * C + c.n_positions * C + c.n_layer * per_layer + 2 * C;
 }
 

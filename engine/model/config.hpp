@@ -15,7 +15,14 @@ struct GptConfig {
     std::int64_t n_layer = 4;        // L
     std::int64_t n_head = 4;         // H
     float layer_norm_epsilon = 1e-5f;
+    // [MoE] Sparse mixture of experts (model/moe.hpp; Mixtral's config names). 0: the dense GPT-2 MLP. k > 0:
+    // each block's MLP is k experts (GPT-2 MLPs) behind a router that sends each token to its top
+    // num_experts_per_tok experts; training adds router_aux_loss_coef times the load-balancing loss.
+    std::int64_t num_local_experts = 0;
+    std::int64_t num_experts_per_tok = 2;
+    float router_aux_loss_coef = 0.01f;
     std::int64_t head_size() const { return n_embd / n_head; }
+    bool is_moe() const { return num_local_experts > 0; }
 };
 
 struct Preset {

@@ -14,14 +14,24 @@ struct KvDecoder::Buffers {
     Tensor x, ln, qkv, atty, proj, h, fch, fch_gelu, fcproj, stats, logits;
     Tensor token;
     Tensor prompt;  // (n, C) the soft prompt's virtual embeddings, fed first (empty without one)
+    std::unique_ptr<MoeBlocks> moe;  // [MoE] the router and experts' one-row buffers (null for a dense model)
 };
+
+// The attached module that supplies a prefix's keys and values (prefix tuning), or nullptr.
+static ModelAdapter* prefix_module(const Gpt& model) {
+    for (const auto& a : model.adapters())
+        if (a->has_prefix_kv()) return a.get();
+    return nullptr;
+}
 
 KvDecoder::KvDecoder(const Gpt& model) : model_(model), buf_(std::make_unique<Buffers>()) {
     // The cached decode path runs the base ops only (engine/peft merges LoRA and IA3); a soft prompt changes only
     // the input, so it is fed here as the first n positions.
+    // A prefix (prefix tuning) hooks attn_qkv but only replaces the virtual rows' keys and values: it is copied
+    // into the caches instead (reset()).
     for (const auto& a : model.adapters())
         for (int site = 0; site < kHookSiteCount; ++site)
-            if (a->acts_at(HookSite(site)))
+            if (a->acts_at(HookSite(site)) && !a->has_prefix_kv())
                 throw Error("[generate] the model has " + a->name() +
                             " modules attached; merge them into the weights first (peft: merge_and_detach)");
     const GptConfig& c = model.config();
@@ -34,9 +44,13 @@ KvDecoder::KvDecoder(const Gpt& model) : model_(model), buf_(std::make_unique<Bu
     auto ws = [&](Shape s) { return be.tensor(s, MemCategory::workspace); };
     buf_->x = ws({C}), buf_->ln = ws({C}), buf_->qkv = ws({3 * C}), buf_->atty = ws({C}), buf_->proj = ws({C});
     buf_->h = ws({C}), buf_->fch = ws({4 * C}), buf_->fch_gelu = ws({4 * C}), buf_->fcproj = ws({C});
+    if (c.is_moe()) buf_->moe = std::make_unique<MoeBlocks>(be, c), buf_->moe->plan(1);
     buf_->stats = ws({2}), buf_->logits = ws({c.vocab_size}), buf_->token = ws({1});
     logits_host_.resize(std::size_t(c.vocab_size));
-    if (model.virtual_tokens() > 0) {
+    if (ModelAdapter* p = prefix_module(model)) {  // the (n, 2 L C) prefix in place of the virtual embeddings
+        buf_->prompt = ws({model.virtual_tokens(), 2 * c.n_layer * C});
+        p->prefix_kv(model, buf_->prompt.mat(model.virtual_tokens()));
+    } else if (model.virtual_tokens() > 0) {
         buf_->prompt = ws({model.virtual_tokens(), C});
         model.virtual_embeddings(buf_->prompt.mat(model.virtual_tokens()));
     }
@@ -45,10 +59,22 @@ KvDecoder::KvDecoder(const Gpt& model) : model_(model), buf_(std::make_unique<Bu
 
 KvDecoder::~KvDecoder() = default;
 
-// Virtual token j enters at position j as P_j + wpe[j], exactly as Gpt::forward builds it.
+// Virtual token j enters at position j as P_j + wpe[j], exactly as Gpt::forward builds it. A prefix goes into
+// the caches as it is (HF GPT-2's past_key_values): layer l's keys and values of position j.
 void KvDecoder::reset() {
     len_ = 0;
     const std::int64_t n = model_.virtual_tokens(), C = model_.config().n_embd;
+    if (prefix_module(model_)) {
+        const std::int64_t W = 2 * model_.config().n_layer * C;
+        for (std::size_t l = 0; l < buf_->k.size(); ++l)
+            for (std::int64_t j = 0; j < n; ++j) {
+                const float* row = buf_->prompt.data() + j * W + 2 * std::int64_t(l) * C;
+                model_.backend().copy(VecView(buf_->k[l].data() + j * C, C), CVecView(row, C));
+                model_.backend().copy(VecView(buf_->v[l].data() + j * C, C), CVecView(row + C, C));
+            }
+        len_ = n;
+        return;
+    }
     for (std::int64_t j = 0; j < n; ++j) {
         model_.backend().add(buf_->x.vec(), CVecView(buf_->prompt.data() + j * C, C),
                              CVecView(model_.wpe().row(j), C));
@@ -88,9 +114,13 @@ const std::vector<float>& KvDecoder::run_position() {
         be.linear_forward({b.proj.mat(1), b.atty.mat(1), w.proj_w, w.proj_b});
         be.add(b.h.vec(), b.x.vec(), b.proj.vec());
         be.layernorm_forward({b.ln.mat(1), mean, rstd, b.h.mat(1), w.ln2_w, w.ln2_b, eps});
-        be.linear_forward({b.fch.mat(1), b.ln.mat(1), w.fc_w, w.fc_b});
-        be.gelu_forward({b.fch_gelu.vec(), b.fch.vec()});
-        be.linear_forward({b.fcproj.mat(1), b.fch_gelu.mat(1), w.fcproj_w, w.fcproj_b});
+        if (b.moe) {  // [MoE] router + top-k experts on this one row
+            b.moe->forward(l, b.fcproj.mat(1), b.ln.mat(1), model_.moe_weights(l));
+        } else {
+            be.linear_forward({b.fch.mat(1), b.ln.mat(1), w.fc_w, w.fc_b});
+            be.gelu_forward({b.fch_gelu.vec(), b.fch.vec()});
+            be.linear_forward({b.fcproj.mat(1), b.fch_gelu.mat(1), w.fcproj_w, w.fcproj_b});
+        }
         be.add(b.x.vec(), b.h.vec(), b.fcproj.vec());
     }
     const auto& P = model_.params();

@@ -20,7 +20,8 @@ struct SampleOptions {
 
 class KvDecoder {
 public:
-    // A soft prompt attached to the model (prompt tuning, P-tuning) is fed first: its n virtual tokens take
+    // A prefix (prefix tuning) fills the caches' first n positions as they are. A soft prompt attached to the
+    // model (prompt tuning, P-tuning) is fed first: its n virtual tokens take
     // positions 0..n-1, and length() counts them. Other PEFT modules are refused (merge them first).
     explicit KvDecoder(const Gpt& model);
     ~KvDecoder();

@@ -7,6 +7,8 @@
 // [PEFT hooks] With no adapter attached the hook calls are empty loops and the ops are exactly the base ones.
 // [soft prompts] With n virtual tokens each row's blocks see n + T positions: x0 = [P + wpe[0..n) ; wte[tokens] +
 // wpe[n..n+T)]; ln_f and the head run on the T real rows only (gathered), so logits and losses keep (B*T) rows.
+// [MoE] With num_local_experts > 0 each block's MLP is a router + top-k experts (model/moe.hpp); the loss adds
+// router_aux_loss_coef times the load-balancing loss. A dense config never enters those branches.
 #include "model/gpt.hpp"
 
 #include <cmath>
@@ -40,6 +42,7 @@ Gpt::Gpt(Backend& backend, const GptConfig& config) : backend_(backend), config_
     weights_ = backend_.tensor({params_.total()}, MemCategory::weights);
     base_total_ = params_.total();
     base_entries_ = params_.entries().size();
+    if (config_.is_moe()) moe_ = std::make_unique<MoeBlocks>(backend_, config_);
 }
 
 Gpt::~Gpt() = default;
@@ -51,7 +54,7 @@ void Gpt::init_gpt2(std::uint64_t seed) {
         const ParamInfo& p = params_.entries()[i];
         host.assign(std::size_t(p.numel()), 0.0f);
         Rng rng(seed, /*stream=*/i);
-        const bool is_resid_proj = p.name.ends_with("attn.c_proj.weight") || p.name.ends_with("mlp.c_proj.weight");
+        const bool is_resid_proj = p.name.ends_with("c_proj.weight");  // attn, mlp and MoE experts
         switch (p.role) {
             case ParamRole::norm_weight: host.assign(host.size(), 1.0f); break;
             case ParamRole::norm_bias:
@@ -99,6 +102,11 @@ VecView Gpt::grad(const ParamInfo& p) const {
 
 ModelAdapter& Gpt::attach(std::unique_ptr<ModelAdapter> adapter, std::uint64_t seed) {
     TL_ASSERT(adapter != nullptr, "[model] attach of a null adapter");
+    if (config_.is_moe())
+        for (HookSite site : {HookSite::mlp_fc, HookSite::mlp_hidden, HookSite::mlp_proj})
+            if (adapter->acts_at(site))
+                throw Error("[model] " + adapter->name() + " acts on the MLP, which this mixture-of-experts model "
+                            "replaces by experts; target the attention (attn.c_attn, attn.c_proj) instead");
     const std::int64_t n = adapter->virtual_tokens();
     if (n > 0 && virtual_tokens() > 0)
         throw Error("[model] a soft prompt (" + std::to_string(virtual_tokens()) +
@@ -174,24 +182,60 @@ void Gpt::hook_backward_input(std::int64_t l, HookSite site, MatView dy, MatView
 
 // One layer's views into a flat buffer (weights or grads): the same walk of the table serves both.
 template <class Layer, class V, class M>
-static Layer layer_views(const Tensor& flat, const ParamTable& params, std::int64_t l, std::int64_t C) {
+static Layer layer_views(const Tensor& flat, const ParamTable& params, std::int64_t l, const GptConfig& cfg) {
+    const std::int64_t C = cfg.n_embd;
     const std::string pre = "transformer.h." + std::to_string(l) + ".";
     auto v = [&](const char* n) { return V(view_of(flat, params.at(pre + n))); };
     auto m = [&](const char* n, std::int64_t rows) {
         const VecView x = view_of(flat, params.at(pre + n));
         return M(x.data, rows, x.n / rows);
     };
+    if (cfg.is_moe())  // [MoE] no dense MLP: the mlp views stay null
+        return {v("ln_1.weight"), v("ln_1.bias"), m("attn.c_attn.weight", C), v("attn.c_attn.bias"),
+                m("attn.c_proj.weight", C), v("attn.c_proj.bias"), v("ln_2.weight"), v("ln_2.bias"),
+                M(), V(), M(), V()};
     return {v("ln_1.weight"), v("ln_1.bias"), m("attn.c_attn.weight", C), v("attn.c_attn.bias"),
             m("attn.c_proj.weight", C), v("attn.c_proj.bias"), v("ln_2.weight"), v("ln_2.bias"),
             m("mlp.c_fc.weight", C), v("mlp.c_fc.bias"), m("mlp.c_proj.weight", 4 * C), v("mlp.c_proj.bias")};
 }
 
+// [MoE] Views of layer l's router and experts in a flat buffer; frozen tensors get null views when asked.
+template <class Out, class V, class M>
+static Out moe_views(const Tensor& flat, const ParamTable& params, std::int64_t l, const GptConfig& cfg,
+                     bool skip_frozen) {
+    const std::int64_t C = cfg.n_embd;
+    auto pick = [&](const std::string& name) -> const ParamInfo* {
+        const ParamInfo& p = params.at(name);
+        return skip_frozen && !p.is_trainable ? nullptr : &p;
+    };
+    auto v = [&](const std::string& n) { const ParamInfo* p = pick(n); return p ? V(view_of(flat, *p)) : V(); };
+    auto m = [&](const std::string& n, std::int64_t rows) {
+        const ParamInfo* p = pick(n);
+        return p ? M(flat.data() + p->offset, rows, p->numel() / rows) : M();
+    };
+    Out out;
+    out.gate = m(moe_gate_name(l), cfg.num_local_experts);
+    for (std::int64_t e = 0; e < cfg.num_local_experts; ++e)
+        out.experts.push_back({m(moe_expert_name(l, e, "c_fc.weight"), C), v(moe_expert_name(l, e, "c_fc.bias")),
+                               m(moe_expert_name(l, e, "c_proj.weight"), 4 * C),
+                               v(moe_expert_name(l, e, "c_proj.bias"))});
+    return out;
+}
+
+MoeWeights Gpt::moe_weights(std::int64_t l) const {
+    return moe_views<MoeWeights, CVecView, CMatView>(weights_, params_, l, config_, false);
+}
+
+MoeGrads Gpt::moe_grads(std::int64_t l) const {
+    return moe_views<MoeGrads, VecView, MatView>(grads_, params_, l, config_, true);
+}
+
 LayerWeights Gpt::layer(std::int64_t l) const {
-    return layer_views<LayerWeights, CVecView, CMatView>(weights_, params_, l, config_.n_embd);
+    return layer_views<LayerWeights, CVecView, CMatView>(weights_, params_, l, config_);
 }
 
 LayerGrads Gpt::layer_grads(std::int64_t l) const {
-    return layer_views<LayerGrads, VecView, MatView>(grads_, params_, l, config_.n_embd);
+    return layer_views<LayerGrads, VecView, MatView>(grads_, params_, l, config_);
 }
 
 CMatView Gpt::wte() const {
@@ -220,8 +264,9 @@ void Gpt::plan_buffers(std::int64_t B, std::int64_t T, std::int64_t n) {
     for (auto& L : a.layers) {
         L.ln1 = act({N, C}), L.ln1_mean = act({N}), L.ln1_rstd = act({N}), L.qkv = act({N, 3 * C});
         L.atty = act({N, C}), L.att = act({B, H, Ts, Ts}), L.attproj = act({N, C}), L.resid2 = act({N, C});
-        L.ln2 = act({N, C}), L.ln2_mean = act({N}), L.ln2_rstd = act({N}), L.fch = act({N, 4 * C});
-        L.fch_gelu = act({N, 4 * C}), L.fcproj = act({N, C}), L.resid3 = act({N, C});
+        L.ln2 = act({N, C}), L.ln2_mean = act({N}), L.ln2_rstd = act({N});
+        if (!moe_) L.fch = act({N, 4 * C}), L.fch_gelu = act({N, 4 * C});  // [MoE] the experts keep their own
+        L.fcproj = act({N, C}), L.resid3 = act({N, C});
     }
     a.lnf = act({Nh, C}), a.lnf_mean = act({Nh}), a.lnf_rstd = act({Nh});
     a.logits = act({Nh, V}), a.losses = act({Nh});
@@ -229,7 +274,9 @@ void Gpt::plan_buffers(std::int64_t B, std::int64_t T, std::int64_t n) {
     scratch_ = std::make_unique<Scratch>();
     Scratch& s = *scratch_;
     s.dresid = ws({N, C}), s.dln = ws({N, C}), s.dx_ln = ws({N, C}), s.dbranch = ws({N, C});
-    s.dqkv = ws({N, 3 * C}), s.datt = ws({B, H, Ts, Ts}), s.dfch = ws({N, 4 * C}), s.dfch_gelu = ws({N, 4 * C});
+    s.dqkv = ws({N, 3 * C}), s.datt = ws({B, H, Ts, Ts});
+    if (!moe_) s.dfch = ws({N, 4 * C}), s.dfch_gelu = ws({N, 4 * C});
+    else moe_->plan(N);
     s.dlogits = ws({Nh, V});
     if (has_adapters()) s.dsite = ws({N, C});
     if (n > 0) s.dprompt = ws({n, C});
@@ -341,6 +388,10 @@ void Gpt::forward_layer(std::int64_t l, const float* residual_in) {
     backend_.add(L.resid2.vec(), CVecView(residual_in, N * C), L.attproj.vec());
     backend_.layernorm_forward({L.ln2.mat(N), L.ln2_mean.vec(), L.ln2_rstd.vec(), L.resid2.mat(N), w.ln2_w,
                                 w.ln2_b, config_.layer_norm_epsilon});
+    if (moe_) {  // [MoE] router + top-k experts instead of the MLP (model/moe.hpp)
+        moe_->forward(l, L.fcproj.mat(N), L.ln2.mat(N), moe_weights(l));
+        return backend_.add(L.resid3.vec(), L.resid2.vec(), L.fcproj.vec());
+    }
     backend_.linear_forward({L.fch.mat(N), L.ln2.mat(N), w.fc_w, w.fc_b});
     hook_forward(l, HookSite::mlp_fc, L.fch.mat(N), L.ln2.mat(N));
     backend_.gelu_forward({L.fch_gelu.vec(), L.fch.vec()});
@@ -390,6 +441,11 @@ void Gpt::backward(const float* weights, float norm) {
             backend_.copy(VecView(s.dresid.data() + (b * Ts + n_) * C, T_ * C),
                           CVecView(dhead.data + b * T_ * C, T_ * C));
     }
+    if (moe_) {  // [MoE] loss += coef * (this micro-batch's weight / norm) * mean over layers of the aux loss
+        double w_sum = 0;
+        for (std::int64_t i = 0; i < Nh; ++i) w_sum += weights[i];
+        moe_aux_scale_ = double(config_.router_aux_loss_coef) * w_sum / double(norm) / double(config_.n_layer);
+    }
     for (std::int64_t l = config_.n_layer - 1; l >= 0; --l) backward_layer(l, layer_input(l));
     embed_backward();
 }
@@ -404,6 +460,7 @@ LayerGrads Gpt::trainable_layer_grads(std::int64_t l) const {
     if (frozen("attn.c_attn.bias")) g.qkv_b = {};
     if (frozen("attn.c_proj.weight")) g.proj_w = {};
     if (frozen("attn.c_proj.bias")) g.proj_b = {};
+    if (config_.is_moe()) return g;  // [MoE] experts: moe_grads
     if (frozen("mlp.c_fc.weight")) g.fc_w = {};
     if (frozen("mlp.c_fc.bias")) g.fc_b = {};
     if (frozen("mlp.c_proj.weight")) g.fcproj_w = {};
@@ -432,14 +489,18 @@ void Gpt::backward_layer(std::int64_t l, const float* residual_in) {
     Scratch& s = *scratch_;
     // x' = h + mlp(ln_2(h)): the MLP branch sees dresid; h gets dresid + the branch's gradient.
     const MatView dmlp = branch_grad(l, HookSite::mlp_proj);
-    backend_.linear_backward({s.dfch_gelu.mat(N), g.fcproj_w, g.fcproj_b, dmlp, L.fch_gelu.mat(N), w.fcproj_w});
-    hook_backward_input(l, HookSite::mlp_proj, dmlp, s.dfch_gelu.mat(N),
-                        L.fch_gelu.mat(N));
-    hook_backward_output(l, HookSite::mlp_hidden, s.dfch_gelu.mat(N), L.fch.mat(N));
-    backend_.gelu_backward({s.dfch.vec(), s.dfch_gelu.vec(), L.fch.vec()});
-    hook_backward_output(l, HookSite::mlp_fc, s.dfch.mat(N), L.ln2.mat(N));
-    backend_.linear_backward({s.dln.mat(N), g.fc_w, g.fc_b, s.dfch.mat(N), L.ln2.mat(N), w.fc_w});
-    hook_backward_input(l, HookSite::mlp_fc, s.dfch.mat(N), s.dln.mat(N), L.ln2.mat(N));
+    if (moe_) {  // [MoE] d ln_2 output, through the experts and the router (+ the load-balancing term)
+        moe_->backward(l, s.dln.mat(N), dmlp, L.ln2.mat(N), moe_weights(l), moe_grads(l), moe_aux_scale_);
+    } else {
+        backend_.linear_backward(
+            {s.dfch_gelu.mat(N), g.fcproj_w, g.fcproj_b, dmlp, L.fch_gelu.mat(N), w.fcproj_w});
+        hook_backward_input(l, HookSite::mlp_proj, dmlp, s.dfch_gelu.mat(N), L.fch_gelu.mat(N));
+        hook_backward_output(l, HookSite::mlp_hidden, s.dfch_gelu.mat(N), L.fch.mat(N));
+        backend_.gelu_backward({s.dfch.vec(), s.dfch_gelu.vec(), L.fch.vec()});
+        hook_backward_output(l, HookSite::mlp_fc, s.dfch.mat(N), L.ln2.mat(N));
+        backend_.linear_backward({s.dln.mat(N), g.fc_w, g.fc_b, s.dfch.mat(N), L.ln2.mat(N), w.fc_w});
+        hook_backward_input(l, HookSite::mlp_fc, s.dfch.mat(N), s.dln.mat(N), L.ln2.mat(N));
+    }
     backend_.layernorm_backward({s.dx_ln.mat(N), g.ln2_w, g.ln2_b, s.dln.mat(N), L.resid2.mat(N), L.ln2_mean.vec(),
                                  L.ln2_rstd.vec(), w.ln2_w});
     backend_.add_inplace(s.dresid.vec(), s.dx_ln.vec());

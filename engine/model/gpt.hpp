@@ -9,6 +9,7 @@
 
 #include "core/backend.hpp"
 #include "model/config.hpp"
+#include "model/moe.hpp"
 #include "model/params.hpp"
 
 namespace tl {
@@ -96,6 +97,11 @@ public:
     // dprompt (n, C): d loss / d the virtual embeddings, summed over the batch's rows. Accumulates (+=) into the
     // module's parameter gradients.
     virtual void prompt_backward(Gpt& model, CMatView dprompt) {}
+    // [prefix tuning] A virtual-token module that overwrites the virtual rows' keys and values at every layer's
+    // attn_qkv hook says so here, and writes its (n, 2 L C) prefix (layer l's keys at columns [2l C, (2l+1) C),
+    // values next, PEFT's layout). The KV-cache decoder copies it into its caches instead of running the rows.
+    virtual bool has_prefix_kv() const { return false; }
+    virtual void prefix_kv(const Gpt& model, MatView kv) {}
 };
 
 class Gpt {
@@ -150,8 +156,14 @@ public:
     CVecView losses() const;   // (B*T) per-token cross-entropy of the last forward (needs targets)
     std::int64_t rows() const { return B_ * T_; }
 
-    LayerWeights layer(std::int64_t l) const;
+    LayerWeights layer(std::int64_t l) const;  // [MoE] the mlp views are null: the experts are in moe_weights(l)
     LayerGrads layer_grads(std::int64_t l) const;
+    // [MoE] (config().is_moe()) The router and experts of layer l, their gradients (null views when frozen), and the
+    // routing state: per-layer statistics of the last forward, load counts since reset_load(). Null when dense.
+    MoeWeights moe_weights(std::int64_t l) const;
+    MoeGrads moe_grads(std::int64_t l) const;
+    const MoeBlocks* moe() const { return moe_.get(); }
+    MoeBlocks* moe() { return moe_.get(); }
     CMatView wte() const;  // (V, C)
     CMatView wpe() const;  // (n_positions, C)
 
@@ -190,6 +202,8 @@ private:
     std::int64_t B_ = 0, T_ = 0, n_ = 0;  // rows, real tokens per row, virtual tokens (blocks see n + T)
     std::int64_t planned_B_ = 0, planned_T_ = 0, planned_n_ = 0;
     bool has_targets_ = false;
+    std::unique_ptr<MoeBlocks> moe_;  // [MoE] only when config_.is_moe()
+    double moe_aux_scale_ = 0;        // [MoE] d loss / d (one layer's aux loss) in the running backward
 };
 
 }  // namespace tl

@@ -44,6 +44,17 @@ json config_json(const GptConfig& c) {
                 {"torch_dtype", "float32"}};
 }
 
+// [MoE] Mixtral's field names; transformers' GPT-2 does not read them (docs/merging.md).
+json config_json_with_moe(const GptConfig& c) {
+    json j = config_json(c);
+    if (c.is_moe()) {
+        j["num_local_experts"] = c.num_local_experts;
+        j["num_experts_per_tok"] = c.num_experts_per_tok;
+        j["router_aux_loss_coef"] = c.router_aux_loss_coef;
+    }
+    return j;
+}
+
 std::int64_t int_field(const json& j, const char* key, const fs::path& file) {
     if (!j.contains(key)) throw Error("[io] " + file.string() + ": missing field '" + key + "'");
     const json& v = j.at(key);
@@ -127,6 +138,15 @@ GptConfig read_model_config(const fs::path& dir) {
             throw Error("[io] " + file.string() + ": layer_norm_epsilon must be a number");
         c.layer_norm_epsilon = j["layer_norm_epsilon"].get<float>();
     }
+    if (j.contains("num_local_experts")) {  // [MoE]
+        c.num_local_experts = int_field(j, "num_local_experts", file);
+        if (j.contains("num_experts_per_tok")) c.num_experts_per_tok = int_field(j, "num_experts_per_tok", file);
+        if (j.contains("router_aux_loss_coef")) {
+            if (!j["router_aux_loss_coef"].is_number())
+                throw Error("[io] " + file.string() + ": router_aux_loss_coef must be a number");
+            c.router_aux_loss_coef = j["router_aux_loss_coef"].get<float>();
+        }
+    }
     if (j.contains("n_inner") && !j["n_inner"].is_null() && j["n_inner"] != 4 * c.n_embd)
         throw Error("[io] " + file.string() + ": n_inner must be null or 4 * n_embd");
     validate_config(c, file.string());
@@ -171,7 +191,7 @@ void save_model(const fs::path& dir, const Gpt& model, const ModelMeta& meta) {
         st.tensors.push_back(SafeTensor::from_f32(p.name, p.shape, host.data()));
     }
     replace_folder_atomic(dir, [&](const fs::path& tmp) {
-        write_file_atomic(tmp / "config.json", config_json(model.config()).dump(2) + "\n");
+        write_file_atomic(tmp / "config.json", config_json_with_moe(model.config()).dump(2) + "\n");
         write_safetensors(tmp / "model.safetensors", st);
         write_file_atomic(tmp / "tunelab.json", meta_json(meta).dump(2) + "\n");
     });

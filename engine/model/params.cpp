@@ -1,6 +1,7 @@
 #include "model/params.hpp"
 
 #include "core/error.hpp"
+#include "model/moe.hpp"
 
 namespace tl {
 
@@ -20,6 +21,16 @@ ParamTable::ParamTable(const GptConfig& c) {
         add(p + "attn.c_proj.bias", {C}, ParamRole::bias);
         add(p + "ln_2.weight", {C}, ParamRole::norm_weight);
         add(p + "ln_2.bias", {C}, ParamRole::norm_bias);
+        if (c.is_moe()) {  // [MoE] router (k, C), then k expert MLPs (model/moe.hpp)
+            add(moe_gate_name(l), {c.num_local_experts, C}, ParamRole::weight);
+            for (std::int64_t e = 0; e < c.num_local_experts; ++e) {
+                add(moe_expert_name(l, e, "c_fc.weight"), {C, 4 * C}, ParamRole::weight);
+                add(moe_expert_name(l, e, "c_fc.bias"), {4 * C}, ParamRole::bias);
+                add(moe_expert_name(l, e, "c_proj.weight"), {4 * C, C}, ParamRole::weight);
+                add(moe_expert_name(l, e, "c_proj.bias"), {C}, ParamRole::bias);
+            }
+            continue;
+        }
         add(p + "mlp.c_fc.weight", {C, 4 * C}, ParamRole::weight);
         add(p + "mlp.c_fc.bias", {4 * C}, ParamRole::bias);
         add(p + "mlp.c_proj.weight", {4 * C, C}, ParamRole::weight);

@@ -1,6 +1,7 @@
 // PEFT folder writer and reader for LoRA (see lora_io.hpp). Field names follow peft's LoraConfig.
 #include "peft/lora_io.hpp"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -13,6 +14,13 @@ namespace tl {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// A module's tensors as PEFT saves them: lora_A, lora_B and, with DoRA, lora_magnitude_vector (out).
+static std::vector<std::string> lora_tensor_names(const LoraAdapter::Module& m, LoraVariant v) {
+    std::vector<std::string> names = {m.a_name(), m.b_name()};
+    if (v == LoraVariant::dora) names.push_back(m.m_name());
+    return names;
+}
+
 void save_lora_adapter(const fs::path& dir, const Gpt& model, const std::string& base_model_name) {
     const LoraAdapter* lora = lora_find(model);
     if (!lora) throw Error("[peft] the model has no LoRA adapter to save");
@@ -23,7 +31,8 @@ void save_lora_adapter(const fs::path& dir, const Gpt& model, const std::string&
                 {"base_model_name_or_path", base_model_name},
                 {"r", c.r},
                 {"lora_alpha", c.alpha},
-                {"lora_dropout", 0.0},
+                {"lora_dropout", std::round(double(c.dropout) * 1e6) / 1e6},  // 0.1, not 0.10000000149
+                {"use_dora", c.variant == LoraVariant::dora},
                 {"target_modules", c.targets},
                 {"use_rslora", c.scaling == LoraScaling::rslora},
                 {"fan_in_fan_out", true},  // GPT-2's Conv1D stores W as (in, out)
@@ -35,7 +44,7 @@ void save_lora_adapter(const fs::path& dir, const Gpt& model, const std::string&
     st.metadata["format"] = "pt";
     std::vector<float> host;
     for (const LoraAdapter::Module& m : lora->modules())
-        for (const std::string& name : {m.a_name(), m.b_name()}) {
+        for (const std::string& name : lora_tensor_names(m, c.variant)) {
             const ParamInfo& p = model.params().at(name);
             host.resize(std::size_t(p.numel()));
             model.backend().copy_to_host(host.data(), model.param(p));
@@ -92,6 +101,8 @@ LoraConfig read_lora_config(const fs::path& dir) {
         c.r = j.at("r").get<int>();
         c.alpha = j.at("lora_alpha").get<float>();
         c.scaling = j.value("use_rslora", false) ? LoraScaling::rslora : LoraScaling::standard;
+        c.variant = j.value("use_dora", false) ? LoraVariant::dora : LoraVariant::lora;
+        c.dropout = j.value("lora_dropout", 0.0f);
         const json& t = j.at("target_modules");
         c.targets = t.is_string() ? std::vector<std::string>{t.get<std::string>()} : t.get<std::vector<std::string>>();
     } catch (const json::exception& e) {
@@ -105,23 +116,27 @@ LoraAdapter& load_lora_adapter(const fs::path& dir, Gpt& model) {
     const fs::path file = dir / "adapter_model.safetensors";
     const SafeTensorsFile st = read_safetensors(file);
     LoraAdapter probe(model, c);  // validates targets and rank before anything is attached
-    for (const LoraAdapter::Module& m : probe.modules())
-        for (const auto& [name, shape] : {std::pair{m.a_name(), Shape{c.r, m.in}}, {m.b_name(), Shape{m.out, c.r}}}) {
-            const SafeTensor* t = st.find(kPeftTensorPrefix + name);
-            if (!t) throw Error("[peft] " + file.string() + ": tensor '" + kPeftTensorPrefix + name + "' is missing");
-            if (t->shape != shape)
-                throw Error("[peft] " + file.string() + ": tensor '" + t->name + "' has shape " +
-                            shape_str(t->shape) + ", this base model needs " + shape_str(shape) +
-                            " (an adapter trained for another base model?)");
-        }
-    const std::size_t expected = 2 * probe.modules().size();
+    std::vector<std::pair<std::string, Shape>> wanted;
+    for (const LoraAdapter::Module& m : probe.modules()) {
+        wanted.push_back({m.a_name(), Shape{c.r, m.in}});
+        wanted.push_back({m.b_name(), Shape{m.out, c.r}});
+        if (c.variant == LoraVariant::dora) wanted.push_back({m.m_name(), Shape{m.out}});
+    }
+    for (const auto& [name, shape] : wanted) {
+        const SafeTensor* t = st.find(kPeftTensorPrefix + name);
+        if (!t) throw Error("[peft] " + file.string() + ": tensor '" + kPeftTensorPrefix + name + "' is missing");
+        if (t->shape != shape)
+            throw Error("[peft] " + file.string() + ": tensor '" + t->name + "' has shape " + shape_str(t->shape) +
+                        ", this base model needs " + shape_str(shape) + " (an adapter trained for another base model?)");
+    }
+    const std::size_t expected = wanted.size();
     if (st.tensors.size() != expected)
         throw Error("[peft] " + file.string() + " holds " + std::to_string(st.tensors.size()) +
                     " tensors; this model and config imply " + std::to_string(expected) +
                     " (an adapter trained for another base model?)");
     LoraAdapter& lora = lora_attach(model, c, 0);
     for (const LoraAdapter::Module& m : lora.modules())
-        for (const std::string& name : {m.a_name(), m.b_name()}) {
+        for (const std::string& name : lora_tensor_names(m, c.variant)) {
             const std::vector<float> values = st.at(kPeftTensorPrefix + name).to_f32();
             model.backend().copy_from_host(model.param(model.params().at(name)), values.data());
         }

@@ -1,7 +1,8 @@
 // LoRA adapters on disk as Hugging Face PEFT folders: adapter_config.json (peft_type "LORA", r, lora_alpha,
 // target_modules, use_rslora, fan_in_fan_out true for GPT-2's Conv1D, base_model_name_or_path) and
-// adapter_model.safetensors with tensors "base_model.model.<module>.lora_A.weight" (r, in) and ".lora_B.weight"
-// (out, r). Written atomically; read back with every name and shape checked against the model.
+// adapter_model.safetensors with tensors "base_model.model.<module>.lora_A.weight" (r, in), ".lora_B.weight"
+// (out, r) and, with use_dora, ".lora_magnitude_vector" (out) (PEFT drops the magnitude's ".weight"); lora_dropout
+// is recorded. Written atomically; read back with every name and shape checked against the model.
 #pragma once
 #include <filesystem>
 #include <string>

@@ -3,7 +3,8 @@
 //     rows of wte (the tokens of an init text, or random vocabulary tokens) as Hugging Face PEFT does;
 //   P-tuning (Liu et al. 2021, PEFT's PromptEncoder with the MLP reparameterisation): P = MLP(E), E (n, C),
 //     MLP = Linear(C, H) -> ReLU -> Linear(H, H) -> ReLU -> Linear(H, C); E and the MLP train.
-// PEFT folders: soft_prompt_io.hpp. Prefix tuning (per-layer K/V) is not implemented. Overview: docs/peft.md.
+// PEFT folders: soft_prompt_io.hpp. Prefix tuning (per-layer K/V, on the same virtual rows): prefix.hpp.
+// Overview: docs/peft.md.
 #pragma once
 #include <cstdint>
 #include <string>

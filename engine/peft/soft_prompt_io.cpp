@@ -47,14 +47,84 @@ void save_soft_prompt(const fs::path& dir, const Gpt& model, const std::string& 
     write_peft_folder(dir, cfg.dump(2) + "\n", st);
 }
 
+static json read_config_json(const fs::path& dir) {
+    try {
+        return json::parse(read_adapter_config_text(dir));
+    } catch (const json::exception& e) {
+        throw Error("[peft] " + (dir / "adapter_config.json").string() + " is not valid JSON: " + e.what());
+    }
+}
+
+// The fields every prompt-learning config has (PEFT's PromptLearningConfig).
+static json prompt_learning_config(const std::string& type, const Gpt& model, std::int64_t n,
+                                   const std::string& base_model_name) {
+    const GptConfig& g = model.config();
+    return {{"peft_type", type},
+            {"task_type", "CAUSAL_LM"},
+            {"base_model_name_or_path", base_model_name},
+            {"num_virtual_tokens", n},
+            {"token_dim", g.n_embd},
+            {"num_transformer_submodules", 1},
+            {"num_attention_heads", g.n_head},
+            {"num_layers", g.n_layer},
+            {"inference_mode", true}};
+}
+
+void save_prefix(const fs::path& dir, const Gpt& model, const std::string& base_model_name) {
+    PrefixTuning* p = prefix_find(model);
+    if (!p) throw Error("[peft] the model has no prefix to save");
+    const std::int64_t n = p->virtual_tokens();
+    json cfg = prompt_learning_config("PREFIX_TUNING", model, n, base_model_name);
+    cfg["prefix_projection"] = p->projection() == PrefixProjection::mlp;
+    cfg["encoder_hidden_size"] = p->hidden();
+    const std::vector<float> values = prefix_values(model);
+    SafeTensorsFile st;
+    st.metadata["format"] = "pt";
+    st.tensors.push_back(SafeTensor::from_f32(kPromptEmbeddingsTensor, {n, p->width()}, values.data()));
+    write_peft_folder(dir, cfg.dump(2) + "\n", st);
+}
+
+PrefixTuning& load_prefix(const fs::path& dir, Gpt& model) {
+    const fs::path file = dir / "adapter_config.json";
+    const json j = read_config_json(dir);
+    const std::string type = j.value("peft_type", std::string("?"));
+    if (type != "PREFIX_TUNING")
+        throw Error("[peft] " + file.string() + ": peft_type is '" + type + "', not PREFIX_TUNING");
+    SoftPromptConfig c;
+    std::int64_t token_dim = 0, layers = 0, heads = 0, submodules = 1;
+    try {
+        c.virtual_tokens = j.at("num_virtual_tokens").get<std::int64_t>();
+        token_dim = j.at("token_dim").get<std::int64_t>();
+        layers = j.at("num_layers").get<std::int64_t>();
+        heads = j.at("num_attention_heads").get<std::int64_t>();
+        submodules = j.value("num_transformer_submodules", std::int64_t(1));
+    } catch (const json::exception& e) {
+        throw Error("[peft] " + file.string() + ": missing or malformed field (" + e.what() + ")");
+    }
+    const GptConfig& g = model.config();
+    if (token_dim != g.n_embd || layers != g.n_layer || heads != g.n_head || submodules != 1)
+        throw Error("[peft] " + file.string() + ": token_dim " + std::to_string(token_dim) + ", " +
+                    std::to_string(layers) + " layers, " + std::to_string(heads) + " heads; this base model has " +
+                    std::to_string(g.n_embd) + ", " + std::to_string(g.n_layer) + ", " + std::to_string(g.n_head) +
+                    " (a prefix trained for another base model?)");
+    const fs::path tensors = dir / "adapter_model.safetensors";
+    const SafeTensorsFile st = read_safetensors(tensors);
+    const SafeTensor* t = st.find(kPromptEmbeddingsTensor);
+    if (!t) throw Error("[peft] " + tensors.string() + ": tensor '" + kPromptEmbeddingsTensor + "' is missing");
+    const Shape expected{c.virtual_tokens, 2 * g.n_layer * g.n_embd};
+    if (t->shape != expected)
+        throw Error("[peft] " + tensors.string() + ": tensor '" + t->name + "' has shape " + shape_str(t->shape) +
+                    ", the config and this base model need " + shape_str(expected));
+    c.init = PromptInit::random;  // no init work: the values below replace it
+    PrefixTuning& p = prefix_tuning_attach(model, c, PrefixProjection::none, 0);  // validates n
+    const std::vector<float> values = t->to_f32();
+    model.backend().copy_from_host(model.param(model.params().at(PrefixTuning::kEmbedding)), values.data());
+    return p;
+}
+
 PromptTuning& load_soft_prompt(const fs::path& dir, Gpt& model) {
     const fs::path file = dir / "adapter_config.json";
-    json j;
-    try {
-        j = json::parse(read_adapter_config_text(dir));
-    } catch (const json::exception& e) {
-        throw Error("[peft] " + file.string() + " is not valid JSON: " + e.what());
-    }
+    const json j = read_config_json(dir);
     const std::string type = j.value("peft_type", std::string("?"));
     if (type != "PROMPT_TUNING" && type != "P_TUNING")
         throw Error("[peft] " + file.string() + ": peft_type is '" + type +

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "peft/prefix.hpp"
 #include "peft/soft_prompt.hpp"
 
 namespace tl {
@@ -20,5 +21,12 @@ void save_soft_prompt(const std::filesystem::path& dir, const Gpt& model, const 
 // folder too: its encoder is gone, as in PEFT's inference mode), freezing the base. tl::Error when the folder
 // is not a soft prompt or was made for a model of another width (token_dim) or context.
 PromptTuning& load_soft_prompt(const std::filesystem::path& dir, Gpt& model);
+
+// Prefix tuning: peft_type "PREFIX_TUNING", the shared fields above, prefix_projection and
+// encoder_hidden_size; "prompt_embeddings" (n, 2 L C) is the prefix as the model uses it (with the projection:
+// the MLP's output, as PEFT's get_prompt_embedding_to_save writes it; PEFT's inference mode then loads it into
+// an (n, 2 L C) embedding without the MLP). load_prefix attaches it the same way (projection none).
+void save_prefix(const std::filesystem::path& dir, const Gpt& model, const std::string& base_model_name);
+PrefixTuning& load_prefix(const std::filesystem::path& dir, Gpt& model);
 
 }  // namespace tl

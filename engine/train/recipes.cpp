@@ -23,7 +23,7 @@ struct MethodInfo {
 constexpr MethodInfo kMethods[] = {
     {Method::full, "full", 3e-3f},       {Method::lora, "lora", 1e-2f}, {Method::bitfit, "bitfit", 9e-2f},
     {Method::partial, "partial", 3e-2f}, {Method::ia3, "ia3", 9e-2f},   {Method::adapter, "adapter", 3e-2f},
-    {Method::prompt, "prompt", 1e-1f},   {Method::ptuning, "ptuning", 1e-2f},
+    {Method::prompt, "prompt", 1e-1f},   {Method::ptuning, "ptuning", 1e-2f}, {Method::prefix, "prefix", 3e-2f},
 };
 
 const MethodInfo& info(Method m) {
@@ -63,6 +63,7 @@ void apply_method(Gpt& model, Method m, const PeftOptions& o, std::uint64_t seed
             if (lora_find(model)) return freeze_base(model);
             LoraConfig c;
             c.r = o.rank, c.alpha = o.alpha, c.scaling = o.scaling, c.targets = o.targets;
+            c.dropout = o.lora_dropout, c.variant = o.lora_variant;
             lora_attach(model, c, seed);
             return;
         }
@@ -79,6 +80,9 @@ void apply_method(Gpt& model, Method m, const PeftOptions& o, std::uint64_t seed
             return freeze_base(model);
         case Method::ptuning:
             if (!has_adapter<PTuning>(model)) ptuning_attach(model, o.soft_prompt, seed);
+            return freeze_base(model);
+        case Method::prefix:
+            if (!has_adapter<PrefixTuning>(model)) prefix_tuning_attach(model, o.soft_prompt, o.prefix_projection, seed);
             return freeze_base(model);
     }
 }
@@ -109,6 +113,8 @@ TrainSummary pretrain(Gpt& model, const PretrainSpec& spec, TrainObserver* obser
     cfg.optim.lr = spec.lr;
     cfg.warmup_steps = std::min(spec.warmup, spec.steps / 10);
     cfg.cancel = cancel;
+    cfg.loss_scale = spec.loss_scale;
+    const PrecisionScope precision(model.backend(), spec.precision);
     return train(model, cfg, [&] { return corpus_batch(corpus, spec.batch, T); }, observer);
 }
 
@@ -133,6 +139,10 @@ TrainSummary finetune_on(Gpt& model, const FinetuneSpec& spec, std::vector<Examp
     cfg.optim.weight_decay = 0.0f;  // short fine-tunes: decay only pulls weights away from the base
     cfg.warmup_steps = std::min(spec.warmup, spec.steps / 10);
     cfg.cancel = cancel;
+    cfg.loss_scale = spec.loss_scale;
+    cfg.loss_divisor = spec.loss_divisor;
+    const PrecisionScope precision(model.backend(), spec.precision);
+    const LoraTrainingScope dropout_on(model, spec.seed);  // LoRA dropout acts while training only
     return train(model, cfg, [&] { return batcher.next(); }, observer);
 }
 

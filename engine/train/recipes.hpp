@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/rounding_backend.hpp"
 #include "data/tasks.hpp"
 #include "peft/lora.hpp"
+#include "peft/prefix.hpp"
 #include "peft/soft_prompt.hpp"
 #include "train/trainer.hpp"
 
@@ -18,11 +20,13 @@ struct PretrainSpec {
     float lr = 3e-3f;
     std::int64_t warmup = 100;
     int grad_accum = 1;
+    Precision precision = Precision::fp32;  // bf16/fp16: the model must be built on a RoundingBackend
+    LossScaleConfig loss_scale;             // fp16's loss scaling (optim/loss_scale.hpp); none by default
 };
 
 // full: every parameter; the rest are PEFT methods (engine/peft, docs/peft.md). prompt and ptuning are soft
-// prompts (prompt tuning, P-tuning): n virtual tokens before every row.
-enum class Method { full, lora, bitfit, partial, ia3, adapter, prompt, ptuning };
+// prompts (prompt tuning, P-tuning): n virtual tokens before every row; prefix: per-layer key/value prefixes.
+enum class Method { full, lora, bitfit, partial, ia3, adapter, prompt, ptuning, prefix };
 
 // The options of the PEFT methods; each method reads its own.
 struct PeftOptions {
@@ -30,9 +34,12 @@ struct PeftOptions {
     float alpha = 16.0f;                   // lora: scale alpha / r (alpha / sqrt(r) with rslora)
     LoraScaling scaling = LoraScaling::standard;
     std::vector<std::string> targets = {"c_attn", "c_proj", "c_fc"};  // lora: module names (PEFT matching)
+    float lora_dropout = 0.0f;             // lora: dropout on the branch input while training, [0, 1)
+    LoraVariant lora_variant = LoraVariant::lora;  // lora: dora = weight-decomposed (PEFT's use_dora)
     std::int64_t layers = 1;               // partial: train the last k blocks
     std::int64_t bottleneck = 16;          // adapter: Houlsby bottleneck width m
-    SoftPromptConfig soft_prompt;          // prompt, ptuning: virtual tokens, init, encoder width
+    SoftPromptConfig soft_prompt;          // prompt, ptuning, prefix: virtual tokens, init, encoder width
+    PrefixProjection prefix_projection = PrefixProjection::none;  // prefix: the reparameterisation MLP
 };
 
 struct FinetuneSpec {
@@ -47,6 +54,11 @@ struct FinetuneSpec {
     float prompt_loss_weight = 0.0f;
     PeftOptions peft;                // read by the PEFT methods (lr is not: see default_lr)
     int train_examples = 4000;       // drawn from the task's train split (fewer if the split is smaller)
+    // Simulated low precision (backend/rounding_backend.hpp; the model must be built on a RoundingBackend for
+    // bf16/fp16) and fp16's loss scaling. The precision holds during training only.
+    Precision precision = Precision::fp32;
+    LossScaleConfig loss_scale;
+    double loss_divisor = 1;  // TrainConfig::loss_divisor: smaller gradients, same optimum (experiments only)
 };
 
 Method parse_method(const std::string& name);  // tl::Error listing the methods

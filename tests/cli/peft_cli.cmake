@@ -39,9 +39,11 @@ endforeach()
 
 # Soft prompts on add (reverse's 31-token examples leave nano's 32 positions no room): prompt n 4: n C = 128;
 # ptuning n 4, H 16: n C + 2 C H + H^2 + 2 H + C = 1,472; H = C (default): 3,296. Each writes a PEFT folder that
-# eval --adapter reads back.
+# eval --adapter reads back. prefix n 4: 2 n L C = 512; with --prefix-projection, H 16:
+# n C + C H + H + 2 L C H + 2 L C = 2,832 (docs/peft.md).
 foreach(case "prompt;128;--prompt-init;text;--prompt-init-text;Q: " "ptuning;1472;--encoder-hidden;16"
-             "ptuning;3296")
+             "ptuning;3296" "prefix;512;--prompt-init;text;--prompt-init-text;Q: "
+             "prefix;2832;--prefix-projection;--encoder-hidden;16")
   list(POP_FRONT case method count)
   run_ok(${method} finetune --base "${WORK}/base" --task add --method ${method} --virtual-tokens 4 --steps 3
          --batch 4 --out "${WORK}/sp_${method}_${count}" ${case})
@@ -59,6 +61,23 @@ file(READ "${WORK}/sp_prompt_128/adapter_config.json" prompt_config)
 if(NOT prompt_config MATCHES "\"peft_type\": \"PROMPT_TUNING\"" OR NOT prompt_config MATCHES "\"num_virtual_tokens\": 4")
   message(SEND_ERROR "the prompt tuning folder's config is not PEFT's:\n${prompt_config}")
 endif()
+
+file(READ "${WORK}/sp_prefix_2832/adapter_config.json" prefix_config)
+if(NOT prefix_config MATCHES "\"peft_type\": \"PREFIX_TUNING\"" OR NOT prefix_config MATCHES "\"prefix_projection\": true")
+  message(SEND_ERROR "the prefix tuning folder's config is not PEFT's:\n${prefix_config}")
+endif()
+
+# DoRA with dropout, r 4 on every linear: 4,096 + one magnitude per output column (L (3C + C + 4C + C) = 576).
+run_ok(dora finetune --base "${WORK}/base" --task reverse --method lora --rank 4 --alpha 8 --dora --lora-dropout 0.1
+       --steps 3 --batch 4 --out "${WORK}/dora")
+if(NOT LAST_OUT MATCHES "trainable 4672 of ")
+  message(SEND_ERROR "dora: expected 'trainable 4672 of' in:\n${LAST_OUT}")
+endif()
+file(READ "${WORK}/dora/adapter_config.json" dora_config)
+if(NOT dora_config MATCHES "\"use_dora\": true" OR NOT dora_config MATCHES "\"lora_dropout\": 0.1")
+  message(SEND_ERROR "the DoRA folder's config lacks use_dora or lora_dropout:\n${dora_config}")
+endif()
+run_ok(eval_dora eval --model "${WORK}/base" --adapter "${WORK}/dora" --task reverse --n 4)
 
 # --merged-out and merge-lora give the same model, byte for byte.
 run_ok(lora_merged finetune --base "${WORK}/base" --task reverse --method lora --rslora --targets c_attn,mlp.c_proj
@@ -84,7 +103,25 @@ expect_exit2(virtual_too_many "virtual tokens must be 1..31" finetune --base "${
 expect_exit2(virtual_no_room "use at most 2 virtual tokens" finetune --base "${WORK}/base" --task reverse --method prompt --virtual-tokens 12 --out "${WORK}/x12")
 expect_exit2(prompt_init "unknown prompt init 'vocab'" finetune --base "${WORK}/base" --task add --method prompt --prompt-init vocab --out "${WORK}/x13")
 expect_exit2(prompt_init_text "needs a non-empty init text" finetune --base "${WORK}/base" --task add --method prompt --prompt-init text --out "${WORK}/x14")
-foreach(x x1 x2 x3 x4 x5 x6 x7 x8 x9 x10 x11 x12 x13 x14)
+expect_exit2(dora_other "--dora and --lora-dropout are for --method lora only" finetune --base "${WORK}/base" --task add --method prefix --dora --out "${WORK}/x15")
+expect_exit2(dropout_one "LoRA dropout must be in \\[0, 1\\)" finetune --base "${WORK}/base" --task reverse --method lora --lora-dropout 1 --out "${WORK}/x16")
+expect_exit2(projection_other "--prefix-projection is for --method prefix only" finetune --base "${WORK}/base" --task add --method lora --prefix-projection --out "${WORK}/x17")
+expect_exit2(prefix_other_base "another base model" eval --model "${WORK}/tiny" --adapter "${WORK}/sp_prefix_512" --task add --n 2)
+foreach(x x1 x2 x3 x4 x5 x6 x7 x8 x9 x10 x11 x12 x13 x14 x15 x16 x17)
+  if(EXISTS "${WORK}/${x}")
+    message(SEND_ERROR "bad input still wrote ${WORK}/${x}")
+  endif()
+endforeach()
+
+# --precision: simulated fp16 fine-tuning (dynamic loss scaling by default) prints its loss scale and flushed
+# gradients; an unknown precision or a bad loss scale exits 2 having written nothing.
+run_ok(fp16 finetune --base "${WORK}/base" --task reverse --precision fp16 --steps 3 --batch 4 --out "${WORK}/ft_fp16")
+if(NOT LAST_OUT MATCHES "precision fp16 \\(simulated\\), loss scaling dynamic: final scale")
+  message(SEND_ERROR "fp16: no precision report in\n${LAST_OUT}")
+endif()
+expect_exit2(bad_precision "unknown precision 'fp8'" finetune --base "${WORK}/base" --task reverse --precision fp8 --out "${WORK}/x18")
+expect_exit2(bad_loss_scale "loss scale '-1'" finetune --base "${WORK}/base" --task reverse --precision fp16 --loss-scale -1 --out "${WORK}/x19")
+foreach(x x18 x19)
   if(EXISTS "${WORK}/${x}")
     message(SEND_ERROR "bad input still wrote ${WORK}/${x}")
   endif()

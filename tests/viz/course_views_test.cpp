@@ -180,9 +180,22 @@ TEST_F(CourseViews, MergeLabGroupsAccuracyByTask) {
     EXPECT_FALSE(colour_near(s.image, px_of(*p, 1 + 0.2, 50), 2, palette_rgb("add")));  // add is 40 %
 }
 
+TEST_F(CourseViews, MoeRouterPlotsEachExpertsShareOverSteps) {
+    Result r;
+    r.series.push_back({"expert_share_0", "step", "share", {1, 2, 3, 4}, {0.9, 0.8, 0.6, 0.5}});
+    r.series.push_back({"expert_share_1", "step", "share", {1, 2, 3, 4}, {0.1, 0.2, 0.4, 0.5}});
+    r.series.push_back({"router_aux_loss", "step", "aux", {1, 2, 3, 4}, {1.6, 1.4, 1.1, 1.0}});
+    const Snapshot s = render(r, "moe_router");
+    const PlotRecord* p = find_plot(s, "moe_share");
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1, 0.9), 2, palette_rgb("expert 0")));
+    EXPECT_TRUE(colour_near(s.image, px_of(*p, 1, 0.1), 2, palette_rgb("expert 1")));
+    EXPECT_FALSE(colour_near(s.image, px_of(*p, 1, 0.5), 2, palette_rgb("expert 0")));
+}
+
 TEST_F(CourseViews, EmptyResultDrawsEveryViewWithoutData) {
-    for (const char* view :
-         {"memory", "lora_sweep", "method_compare", "formats", "slerp", "ptq_qat", "spectrum", "merge_lab"}) {
+    for (const char* view : {"memory", "lora_sweep", "method_compare", "formats", "slerp", "ptq_qat", "spectrum",
+                             "merge_lab", "moe_router"}) {
         Snapshot s;
         ASSERT_NO_THROW(s = render(Result{}, view)) << view;
         EXPECT_EQ(s.image.width, 1280) << view;

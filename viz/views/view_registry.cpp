@@ -87,6 +87,13 @@ const ViewRegistry& views() {
                "good merge keeps both bars high. Below, when measured: accuracy against the share of the task "
                "vector kept (density), and the share of entries whose task vectors disagree in sign, per layer.",
                draw_merge_lab_view});
+        r.add({"moe_router", "Does the router spread the tokens over the experts?",
+               "Top left: each expert's share of the routed tokens (all layers) per training step of the upcycled "
+               "mixture of experts; the dashed line is a perfectly balanced router (1/k each). Top right: the "
+               "load-balancing loss k sum_i f_i P_i, 1 when balanced, larger when one expert takes most tokens. "
+               "Bottom: which expert each task's test tokens go to, right after upcycling and after training, and "
+               "expert 0's share per layer. Hover for exact values.",
+               draw_moe_router_view});
         return r;
     }();
     return registry;

@@ -143,6 +143,25 @@ TEST(MergeExperiments, SolarStackingGivesTwiceLMinusOverlapBlocksAndKeepsThePare
     EXPECT_EQ(dup.scalar_or("layers_after", -1), double(2 * L));
 }
 
+TEST(MergeExperiments, MoeUpcycleStartsFromTheParentsAndReportsBalancedShares) {
+    const Result r = run_nano("merge_moe_upcycle", {{"more_steps", "4"}});
+    const Direct d = evaluate_directly();
+    EXPECT_NEAR(r.scalar_or("parent_a_acc_a", -1), 100 * d.a_on_a.accuracy, 1e-9);
+    EXPECT_NEAR(r.scalar_or("parent_b_acc_b", -1), 100 * d.b_on_b.accuracy, 1e-9);
+    // Two experts of a GPT-2 MLP each, one router (2, C) per layer, on top of the dense model.
+    const GptConfig c = find_preset("nano").config;
+    EXPECT_EQ(r.scalar_or("moe_params", -1) - r.scalar_or("dense_params", -1),
+              double(c.n_layer * ((8 * c.n_embd * c.n_embd + 5 * c.n_embd) + 2 * c.n_embd)));
+    const Series *s0 = r.find_series("expert_share_0"), *s1 = r.find_series("expert_share_1");
+    ASSERT_TRUE(s0 && s1);
+    ASSERT_EQ(s0->y.size(), 4u);
+    for (std::size_t i = 0; i < s0->y.size(); ++i) EXPECT_NEAR(s0->y[i] + s1->y[i], 1.0, 1e-12);
+    for (double aux : r.find_series("router_aux_loss")->y) EXPECT_TRUE(aux > 0 && aux < 2);  // k = 2: at most 2
+    ASSERT_NE(r.find_table("expert_use"), nullptr);
+    EXPECT_EQ(r.find_table("expert_use")->rows.size(), 4u);  // two tasks x (upcycled, trained)
+    EXPECT_THROW(run_nano("merge_moe_upcycle", {{"top_k", "3"}}), Error);
+}
+
 TEST(MergeExperiments, BadArgumentsAreClearErrors) {
     EXPECT_THROW(run_nano("merge_methods", {{"task_b", "reverse"}}), Error);
     EXPECT_THROW(run_nano("merge_task_arithmetic", {{"lambdas", "1,x"}}), Error);
