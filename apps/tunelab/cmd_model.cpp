@@ -9,6 +9,7 @@
 #include "io/safetensors.hpp"
 #include "model/generate.hpp"
 #include "model/model_io.hpp"
+#include "peft/ia3_io.hpp"
 #include "peft/lora_io.hpp"
 #include "peft/soft_prompt_io.hpp"
 #include "quant/quant_io.hpp"
@@ -25,16 +26,22 @@ Split parse_split(const std::string& s) {
     throw Error("[cli] --split must be train, validation or test; got '" + s + "'");
 }
 
-// A PEFT folder on top of the model: LoRA is merged (the KV-cache decoder runs plain GPT-2), a soft prompt
-// (PROMPT_TUNING, P_TUNING) is prepended by the model and the decoder, a prefix (PREFIX_TUNING) too.
+// A PEFT folder on top of the model: LoRA and IA3 are merged (the KV-cache decoder runs plain GPT-2), a soft
+// prompt (PROMPT_TUNING, P_TUNING) is prepended by the model and the decoder, a prefix (PREFIX_TUNING) too.
 void attach_adapter_folder(const std::string& dir, Gpt& model) {
     const auto config = nlohmann::json::parse(read_adapter_config_text(dir), nullptr, /*allow_exceptions=*/false);
-    if (config.is_object() && config.value("peft_type", std::string()) == "LORA") {
+    const std::string type = config.is_object() ? config.value("peft_type", std::string()) : std::string();
+    if (type == "LORA") {
         load_lora_adapter(dir, model);
         lora_merge_and_detach(model);
         return;
     }
-    if (config.is_object() && config.value("peft_type", std::string()) == "PREFIX_TUNING") {
+    if (type == "IA3") {
+        load_ia3_adapter(dir, model);
+        ia3_merge_and_detach(model);
+        return;
+    }
+    if (type == "PREFIX_TUNING") {
         load_prefix(dir, model);  // keys and values per layer: the model and the KV-cache decoder use them
         return;
     }
@@ -90,7 +97,7 @@ void run_eval(const EvalOptionsCli& o) {
 
 struct GenerateOptionsCli {
     CommonOptions common;
-    std::string model, prompt;
+    std::string model, prompt, adapter;
     SampleOptions sample;
 };
 
@@ -98,6 +105,7 @@ void run_generate(GenerateOptionsCli& o) {
     if (o.prompt.empty()) throw Error("[cli] --prompt is empty; give some text to continue");
     auto backend = make_backend(o.common);
     ModelForInference lm = load_model_for_inference(o.model, *backend);  // plain or quantized
+    if (!o.adapter.empty()) attach_adapter_folder(o.adapter, *lm.model);
     o.sample.stop_tokens = {kEndOfText};
     const std::vector<std::int32_t> out = generate(*lm.model, encode(o.prompt), o.sample);
     std::printf("%s%s\n", o.prompt.c_str(), decode(out).c_str());
@@ -183,7 +191,8 @@ void add_eval_command(CLI::App& app) {
     cmd->add_option("--n", o->n, "number of examples")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--split", o->split, "train, validation or test")->capture_default_str();
     cmd->add_option("--seed", o->seed, "seed for drawing the examples")->capture_default_str();
-    cmd->add_option("--adapter", o->adapter, "a PEFT folder to apply first: LORA (merged) or a soft prompt");
+    cmd->add_option("--adapter", o->adapter, "a PEFT folder to apply first: LORA, IA3 (merged), a soft prompt or a "
+                    "prefix");
     cmd->add_flag("--json", o->json, "print one JSON object (accuracy, loss, perplexity, n, samples)");
     add_common_options(*cmd, o->common);
     cmd->callback([o] { run_eval(*o); });
@@ -194,6 +203,8 @@ void add_generate_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt with a model (KV-cached decoding)");
     cmd->add_option("--model", o->model, "model folder")->required();
     cmd->add_option("--prompt", o->prompt, "text to continue (use $'...' in bash for newlines)")->required();
+    cmd->add_option("--adapter", o->adapter, "a PEFT folder to apply first: LORA, IA3 (merged), a soft prompt or a "
+                    "prefix");
     cmd->add_option("--max-tokens", o->sample.max_new_tokens, "tokens to generate")->capture_default_str()
         ->check(CLI::Range(1, 100000));
     cmd->add_option("--temperature", o->sample.temperature, "0 = greedy")->capture_default_str()

@@ -1,7 +1,7 @@
 // `tunelab pretrain` and `tunelab finetune`: train, print a summary, save the model folder atomically.
 // finetune --method lora|bitfit|partial|ia3|adapter|prompt|ptuning applies a PEFT method (engine/peft,
-// docs/peft.md); LoRA and the soft prompts write Hugging Face PEFT folders (LoRA, with --merged-out, also the
-// merged model), IA3 is merged into the model. --precision bf16|fp16 simulates low-precision training
+// docs/peft.md); LoRA, IA3 and the soft prompts write Hugging Face PEFT folders (LoRA and IA3, with --merged-out,
+// also the merged model). --precision bf16|fp16 simulates low-precision training
 // (backend/rounding_backend.hpp) with --loss-scale none|dynamic|N (fp16 defaults to dynamic).
 #include <filesystem>
 #include <chrono>
@@ -12,7 +12,7 @@
 #include "core/error.hpp"
 #include "model/config.hpp"
 #include "model/model_io.hpp"
-#include "peft/ia3.hpp"
+#include "peft/ia3_io.hpp"
 #include "peft/lora_io.hpp"
 #include "peft/soft_prompt_io.hpp"
 #include "train/progress.hpp"
@@ -121,10 +121,14 @@ void run_pretrain(PretrainOptions& o) {
 void save_finetuned(const FinetuneOptions& o, Gpt& model, ModelMeta meta) {
     switch (o.spec.method) {
         case Method::lora:
-            save_lora_adapter(o.out, model, o.base);
-            std::printf("saved the LoRA adapter (PEFT folder) %s\n", o.out.c_str());
+        case Method::ia3:
+            if (o.spec.method == Method::lora) save_lora_adapter(o.out, model, o.base);
+            if (o.spec.method == Method::ia3) save_ia3_adapter(o.out, model, o.base);
+            std::printf("saved the %s adapter (PEFT folder) %s (evaluate it with: tunelab eval --model %s --adapter %s "
+                        "--task %s)\n", o.spec.method == Method::lora ? "LoRA" : "IA3", o.out.c_str(), o.base.c_str(),
+                        o.out.c_str(), o.spec.task.c_str());
             if (o.merged_out.empty()) return;
-            lora_merge_and_detach(model);
+            o.spec.method == Method::lora ? lora_merge_and_detach(model) : ia3_merge_and_detach(model);
             save_model(o.merged_out, model, meta);
             std::printf("saved the merged model %s (evaluate it with: tunelab eval --model %s --task %s)\n",
                         o.merged_out.c_str(), o.merged_out.c_str(), o.spec.task.c_str());
@@ -146,7 +150,6 @@ void save_finetuned(const FinetuneOptions& o, Gpt& model, ModelMeta meta) {
             std::printf("saved the prefix (PEFT folder, PREFIX_TUNING) %s (evaluate it with: tunelab eval --model %s "
                         "--adapter %s --task %s)\n", o.out.c_str(), o.base.c_str(), o.out.c_str(), o.spec.task.c_str());
             return;
-        case Method::ia3: ia3_merge_and_detach(model); break;  // a plain GPT-2 with the same outputs
         default: break;
     }
     save_model(o.out, model, meta);
@@ -158,13 +161,15 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
     o.spec.method = parse_method(o.method);
     find_task(o.spec.task);  // validate before any work
     if (o.spec.steps < 1) throw Error("[cli] --steps must be at least 1");
-    const bool is_adapter_out = o.spec.method == Method::lora || o.spec.method == Method::adapter ||
+    const bool is_adapter_out = o.spec.method == Method::lora || o.spec.method == Method::ia3 ||
+                                o.spec.method == Method::adapter ||
                                 o.spec.method == Method::prompt || o.spec.method == Method::ptuning ||
                                 o.spec.method == Method::prefix;
     o.spec.peft.soft_prompt.init = parse_prompt_init(o.prompt_init);
     is_adapter_out ? check_adapter_folder(o.out) : check_output_folder(o.out);
     if (!o.merged_out.empty()) {
-        if (o.spec.method != Method::lora) throw Error("[cli] --merged-out is for --method lora only");
+        if (o.spec.method != Method::lora && o.spec.method != Method::ia3)
+            throw Error("[cli] --merged-out is for --method lora and ia3 only (got --method " + o.method + ")");
         check_output_folder(o.merged_out);
     }
     if (!is_lr_given) o.spec.lr = default_lr(o.spec.method);
@@ -238,7 +243,7 @@ void add_finetune_command(CLI::App& app) {
     cmd->add_flag("--dora", o->is_dora, "lora: DoRA, a learned magnitude per output column (PEFT's use_dora)");
     cmd->add_option("--targets", o->spec.peft.targets, "lora: module names, comma-separated")
         ->delimiter(',')->capture_default_str();
-    cmd->add_option("--merged-out", o->merged_out, "lora: also write the merged model folder here");
+    cmd->add_option("--merged-out", o->merged_out, "lora, ia3: also write the merged model folder here");
     cmd->add_option("--layers", o->spec.peft.layers, "partial: train the last k blocks")->capture_default_str();
     cmd->add_option("--bottleneck", o->spec.peft.bottleneck, "adapter: bottleneck width")->capture_default_str();
     cmd->add_option("--virtual-tokens", o->spec.peft.soft_prompt.virtual_tokens,

@@ -5,7 +5,7 @@
 
 namespace tl {
 
-static_assert(static_cast<int>(TimedOp::attention_decode) + 1 == kTimedOpCount,
+static_assert(static_cast<int>(TimedOp::add_layernorm_forward) + 1 == kTimedOpCount,
               "[timed_backend] kTimedOpNames must have one name per TimedOp");
 
 std::vector<OpTiming> TimedBackend::timings() const {
@@ -78,6 +78,12 @@ void TimedBackend::gelu_backward(const GeluGradArgs<float>& a) {
 }
 void TimedBackend::add(VecView out, CVecView a, CVecView b) {
     timed(TimedOp::add, [&] { inner_.add(out, a, b); });
+}
+void TimedBackend::linear_gelu_forward(const LinearArgs<float>& lin, VecView act) {
+    timed(TimedOp::linear_gelu_forward, [&] { inner_.linear_gelu_forward(lin, act); });
+}
+void TimedBackend::add_layernorm_forward(VecView sum, CVecView a, CVecView b, const LayerNormArgs<float>& ln) {
+    timed(TimedOp::add_layernorm_forward, [&] { inner_.add_layernorm_forward(sum, a, b, ln); });
 }
 void TimedBackend::add_inplace(VecView dst, CVecView src) {
     timed(TimedOp::add_inplace, [&] { inner_.add_inplace(dst, src); });

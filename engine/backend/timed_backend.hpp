@@ -23,9 +23,9 @@ enum class TimedOp {
     linear_forward, linear_backward, attention_forward, attention_backward,
     gelu_forward, gelu_backward,
     add, add_inplace, cross_entropy_forward, cross_entropy_backward, sum_squares, scale, adamw,
-    attention_decode,
+    attention_decode, linear_gelu_forward, add_layernorm_forward,
 };
-inline constexpr int kTimedOpCount = 25;
+inline constexpr int kTimedOpCount = 27;
 
 // The method's own name, so a row of the breakdown reads as the call in the code.
 inline constexpr std::string_view kTimedOpNames[kTimedOpCount] = {
@@ -34,7 +34,7 @@ inline constexpr std::string_view kTimedOpNames[kTimedOpCount] = {
     "linear_forward", "linear_backward", "attention_forward", "attention_backward",
     "gelu_forward", "gelu_backward",
     "add", "add_inplace", "cross_entropy_forward", "cross_entropy_backward", "sum_squares", "scale", "adamw",
-    "attention_decode",
+    "attention_decode", "linear_gelu_forward", "add_layernorm_forward",
 };
 // clang-format on
 
@@ -78,6 +78,8 @@ public:
     void gelu_forward(const GeluArgs<float>& a) override;
     void gelu_backward(const GeluGradArgs<float>& a) override;
     void add(VecView out, CVecView a, CVecView b) override;
+    void linear_gelu_forward(const LinearArgs<float>& lin, VecView act) override;
+    void add_layernorm_forward(VecView sum, CVecView a, CVecView b, const LayerNormArgs<float>& ln) override;
     void add_inplace(VecView dst, CVecView src) override;
     void cross_entropy_forward(const CrossEntropyArgs<float>& a) override;
     void cross_entropy_backward(const CrossEntropyGradArgs<float>& a) override;

@@ -43,6 +43,19 @@ public:
     virtual void adamw(const AdamWArgs<float>& a) = 0;
     virtual void attention_decode(const AttentionDecodeArgs<float>& a) = 0;  // one new token against a KV cache
 
+    // Fused element-wise work. The defaults run the two ops in turn, so a backend (or a wrapper) that does not
+    // fuse still computes the same thing; the CPU backend fuses them, with the same arithmetic per element.
+    // lin.out = lin.x lin.w + lin.b (kept: GELU's backward reads it), then act = gelu(lin.out).
+    virtual void linear_gelu_forward(const LinearArgs<float>& lin, VecView act) {
+        linear_forward(lin);
+        gelu_forward({act, CVecView(lin.out.data, lin.out.rows * lin.out.cols)});
+    }
+    // sum = a + b (the residual stream), then ln normalises it: ln.x must view `sum`.
+    virtual void add_layernorm_forward(VecView sum, CVecView a, CVecView b, const LayerNormArgs<float>& ln) {
+        add(sum, a, b);
+        layernorm_forward(ln);
+    }
+
     // Virtual so a wrapper (backend/timed_backend.hpp) can hand out the ledger of the backend it wraps.
     virtual MemoryLedger& ledger() { return ledger_; }
     virtual const MemoryLedger& ledger() const { return ledger_; }

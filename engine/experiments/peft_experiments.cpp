@@ -12,6 +12,7 @@
 #include "core/backend.hpp"
 #include "core/error.hpp"
 #include "data/tasks.hpp"
+#include "data/tokenizer.hpp"
 #include "experiments/all_experiments.hpp"
 #include "experiments/base_models.hpp"
 #include "experiments/dashboard_recorder.hpp"
@@ -314,6 +315,25 @@ ModelState compare_start(const ExperimentArgs& a, Prepared& run, RunContext& ctx
 
 double mib(std::int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
+bool is_soft_prompt(Method m) { return m == Method::prompt || m == Method::ptuning || m == Method::prefix; }
+
+// Why n virtual tokens cannot run on this preset and these examples ("" when they can): a row then holds
+// n_positions - n real tokens (+1, the last as a target only), and every training example and every test
+// example of both tasks has to fit (recipes.cpp's check_examples_fit, at training time).
+std::string soft_prompt_room(const GptConfig& c, std::int64_t n, const FinetuneSpec& spec, const EvalSets& sets) {
+    std::int64_t longest = 0;
+    auto scan = [&](const std::vector<Example>& v) {
+        for (const Example& e : v)
+            longest = std::max(longest, std::int64_t(prompt_tokens(e).size() + encode(e.response).size()));
+    };
+    scan(task_examples(find_task(spec.task), Split::train, spec.train_examples, spec.seed));
+    scan(sets.task), scan(sets.other);
+    if (n < c.n_positions && longest <= c.n_positions - n + 1) return "";
+    return std::to_string(n) + " virtual tokens leave " + std::to_string(std::max<std::int64_t>(0, c.n_positions - n)) +
+           " of the " + std::to_string(c.n_positions) + " positions, and the longest example has " +
+           std::to_string(longest) + " tokens";
+}
+
 std::vector<Cell> compare_row(Method method, const FinetuneSpec& spec, const MethodRun& m, double acc_a_before) {
     auto peak = [&](MemCategory c) { return mib(m.peak[std::size_t(c)]); };
     const std::int64_t steps = std::max<std::int64_t>(1, std::int64_t(m.summary.losses.size()));
@@ -343,16 +363,26 @@ Result run_method_compare(const ExperimentArgs& a, RunContext& ctx) {
              "optimizer_mib", "activations_mib", "workspace_mib", "latency_ms", "latency_unmerged_ms"},
             {}};
     Series acc{"accuracy", "method", "%", {}, {}}, forget{"forgetting", "method", "points", {}, {}};
+    const std::string no_room = soft_prompt_room(start.config, spec.peft.soft_prompt.virtual_tokens, spec, sets);
+    std::string skipped;
     for (std::size_t i = 0; i < methods.size() && !ctx.is_cancelled(); ++i) {
+        if (is_soft_prompt(methods[i]) && !no_room.empty()) {
+            skipped += (skipped.empty() ? "" : ", ") + method_name(methods[i]);
+            continue;
+        }
         ctx.progress(std::int64_t(i), std::int64_t(methods.size()), method_name(methods[i]));
         spec.method = methods[i];
         spec.lr = a.real("lr") > 0 ? float(a.real("lr")) : default_lr(methods[i]);
         const MethodRun m = run_method(start, spec, sets, nullptr, ctx, Latency::measure);
         t.rows.push_back(compare_row(methods[i], spec, m, acc_a_before));
-        acc.x.push_back(double(i)), acc.y.push_back(100 * m.after.accuracy);
-        forget.x.push_back(double(i)), forget.y.push_back(100 * (acc_a_before - m.accuracy_a));
+        acc.x.push_back(double(t.rows.size() - 1)), acc.y.push_back(100 * m.after.accuracy);
+        forget.x.push_back(double(t.rows.size() - 1)), forget.y.push_back(100 * (acc_a_before - m.accuracy_a));
     }
     r.is_cancelled = ctx.is_cancelled();
+    if (!skipped.empty())
+        r.texts.push_back({"skipped_methods", "not run: " + skipped + " (" + no_room + " on " + spec.task + "/" +
+                                                  a.choice("task_a") + "; a preset with a longer context, fewer "
+                                                  "virtual_tokens or a shorter task fits them)"});
     r.scalars = {{"accuracy_before", 100 * before.accuracy, "%"},
                  {"loss_before", before.loss, ""},
                  {"task_a_before", 100 * acc_a_before, "%"},
@@ -490,11 +520,12 @@ void register_peft_experiments(ExperimentRegistry& reg) {
 
     ExperimentInfo cmp = peft_experiment(
         "method_compare", "Every fine-tuning method on one task",
-        "Fine-tunes one start model with full, partial, bitfit, adapter, ia3 and lora on the same task, data, seed "
-        "and steps: accuracy, forgetting of task_a, trainable parameters, adapter bytes, peak memory by category, "
-        "time per step and inference latency (merged and unmerged). The soft prompts (prompt, ptuning, prefix) "
-        "join with methods=...,prompt,ptuning,prefix (virtual_tokens each).",
-        150, run_method_compare, "full");
+        "Fine-tunes one start model with full, partial, bitfit, adapter, ia3, lora, prompt, ptuning and prefix on "
+        "the same task, data, seed and steps: accuracy, forgetting of task_a, trainable parameters, adapter bytes, "
+        "peak memory by category, time per step and inference latency (merged and unmerged). The soft prompts "
+        "(virtual_tokens each) run where the context holds them beside the longest example; otherwise the text "
+        "skipped_methods says why.",
+        300, run_method_compare, "full");
     set_default(cmp.params, "steps", "150");
     std::vector<std::string> tasks;
     for (const TaskInfo& t : all_tasks()) tasks.emplace_back(t.name);
@@ -502,8 +533,8 @@ void register_peft_experiments(ExperimentRegistry& reg) {
     cmp.params.push_back({"start", ParamKind::choice, "task_a", 0, 0, {"task_a", "base"},
                           "start from a full fine-tune on task_a, or from the base"});
     cmp.params.push_back({"a_steps", ParamKind::integer, "300", 1, 100000, {}, "fine-tuning steps on task_a"});
-    cmp.params.push_back({"methods", ParamKind::text, "full,partial,bitfit,adapter,ia3,lora", 0, 0, {},
-                          "methods, comma-separated"});
+    cmp.params.push_back({"methods", ParamKind::text, "full,partial,bitfit,adapter,ia3,lora,prompt,ptuning,prefix",
+                          0, 0, {}, "methods, comma-separated (soft prompts skipped where they do not fit)"});
     reg.add(std::move(cmp));
 
     ExperimentInfo spec = peft_experiment(

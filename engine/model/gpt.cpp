@@ -385,16 +385,20 @@ void Gpt::forward_layer(std::int64_t l, const float* residual_in) {
     backend_.attention_forward({L.atty.mat(N), L.att.data(), L.qkv.mat(N), B_, n_ + T_, config_.n_head});
     backend_.linear_forward({L.attproj.mat(N), L.atty.mat(N), w.proj_w, w.proj_b});
     hook_forward(l, HookSite::attn_proj, L.attproj.mat(N), L.atty.mat(N));
-    backend_.add(L.resid2.vec(), CVecView(residual_in, N * C), L.attproj.vec());
-    backend_.layernorm_forward({L.ln2.mat(N), L.ln2_mean.vec(), L.ln2_rstd.vec(), L.resid2.mat(N), w.ln2_w,
-                                w.ln2_b, config_.layer_norm_epsilon});
+    backend_.add_layernorm_forward(L.resid2.vec(), CVecView(residual_in, N * C), L.attproj.vec(),
+                                   {L.ln2.mat(N), L.ln2_mean.vec(), L.ln2_rstd.vec(), L.resid2.mat(N), w.ln2_w,
+                                    w.ln2_b, config_.layer_norm_epsilon});
     if (moe_) {  // [MoE] router + top-k experts instead of the MLP (model/moe.hpp)
         moe_->forward(l, L.fcproj.mat(N), L.ln2.mat(N), moe_weights(l));
         return backend_.add(L.resid3.vec(), L.resid2.vec(), L.fcproj.vec());
     }
-    backend_.linear_forward({L.fch.mat(N), L.ln2.mat(N), w.fc_w, w.fc_b});
-    hook_forward(l, HookSite::mlp_fc, L.fch.mat(N), L.ln2.mat(N));
-    backend_.gelu_forward({L.fch_gelu.vec(), L.fch.vec()});
+    if (is_hooked(HookSite::mlp_fc)) {  // a hook changes c_fc's output before the GELU: no fusion
+        backend_.linear_forward({L.fch.mat(N), L.ln2.mat(N), w.fc_w, w.fc_b});
+        hook_forward(l, HookSite::mlp_fc, L.fch.mat(N), L.ln2.mat(N));
+        backend_.gelu_forward({L.fch_gelu.vec(), L.fch.vec()});
+    } else {
+        backend_.linear_gelu_forward({L.fch.mat(N), L.ln2.mat(N), w.fc_w, w.fc_b}, L.fch_gelu.vec());
+    }
     hook_forward(l, HookSite::mlp_hidden, L.fch_gelu.mat(N), L.fch.mat(N));
     backend_.linear_forward({L.fcproj.mat(N), L.fch_gelu.mat(N), w.fcproj_w, w.fcproj_b});
     hook_forward(l, HookSite::mlp_proj, L.fcproj.mat(N), L.fch_gelu.mat(N));

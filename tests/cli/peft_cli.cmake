@@ -1,6 +1,7 @@
 # `tunelab finetune --method ...` and `tunelab merge-lora` end to end: every method runs and prints its trainable
 # count (checked against the closed forms of docs/peft.md for nano: C 32, L 2), LoRA writes a PEFT folder that
-# merge-lora turns into the same model as --merged-out, and bad PEFT input exits 2 having written nothing.
+# merge-lora turns into the same model as --merged-out, IA3 a PEFT folder that eval/generate --adapter read back
+# (scoring what its --merged-out scores), and bad PEFT input exits 2 having written nothing.
 # Run by CTest:  cmake -DTUNELAB=<path to tunelab> -DWORK=<scratch folder> -P peft_cli.cmake
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
@@ -31,11 +32,30 @@ foreach(case "lora;4096;--rank;4;--alpha;8" "bitfit;736" "partial;12768;--layers
     message(SEND_ERROR "${method}: expected 'trainable ${count} of' in:\n${LAST_OUT}")
   endif()
 endforeach()
-foreach(f adapter_config.json adapter_model.safetensors)
-  if(NOT EXISTS "${WORK}/ft_lora/${f}")
-    message(SEND_ERROR "the LoRA output lacks ${f}")
-  endif()
+foreach(method lora ia3)
+  foreach(f adapter_config.json adapter_model.safetensors)
+    if(NOT EXISTS "${WORK}/ft_${method}/${f}")
+      message(SEND_ERROR "the ${method} output lacks ${f}")
+    endif()
+  endforeach()
 endforeach()
+
+# IA3 writes PEFT's IA3 folder (c_attn and the feedforward mlp.c_proj, GPT-2's default); eval and generate
+# --adapter load it on top of the base (merged), and score exactly what the --merged-out folder scores.
+file(READ "${WORK}/ft_ia3/adapter_config.json" ia3_config)
+if(NOT ia3_config MATCHES "\"peft_type\": \"IA3\"" OR NOT ia3_config MATCHES "\"feedforward_modules\": \\[\n *\"mlp.c_proj\"")
+  message(SEND_ERROR "the IA3 folder's config is not PEFT's:\n${ia3_config}")
+endif()
+run_ok(ia3_merged finetune --base "${WORK}/base" --task reverse --method ia3 --steps 3 --batch 4
+       --out "${WORK}/ia3_ad" --merged-out "${WORK}/ia3_merged")
+run_ok(eval_ia3_adapter eval --model "${WORK}/base" --adapter "${WORK}/ia3_ad" --task reverse --n 4)
+string(REGEX MATCH "exact match[^\n]*" ia3_adapter_line "${LAST_OUT}")
+run_ok(eval_ia3_merged eval --model "${WORK}/ia3_merged" --task reverse --n 4)
+string(REGEX MATCH "exact match[^\n]*" ia3_merged_line "${LAST_OUT}")
+if(ia3_adapter_line STREQUAL "" OR NOT ia3_adapter_line STREQUAL ia3_merged_line)
+  message(SEND_ERROR "eval --adapter (${ia3_adapter_line}) and the merged folder (${ia3_merged_line}) disagree")
+endif()
+run_ok(generate_ia3 generate --model "${WORK}/base" --adapter "${WORK}/ia3_ad" --prompt "rev ab" --max-tokens 3)
 
 # Soft prompts on add (reverse's 31-token examples leave nano's 32 positions no room): prompt n 4: n C = 128;
 # ptuning n 4, H 16: n C + 2 C H + H^2 + 2 H + C = 1,472; H = C (default): 3,296. Each writes a PEFT folder that
@@ -97,7 +117,7 @@ expect_exit2(partial_layers "--layers must be 1..2" finetune --base "${WORK}/bas
 expect_exit2(bottleneck "bottleneck" finetune --base "${WORK}/base" --task reverse --method adapter --bottleneck 0 --out "${WORK}/x5")
 expect_exit2(other_base "another base model" merge-lora --base "${WORK}/tiny" --adapter "${WORK}/ad" --out "${WORK}/x6")
 expect_exit2(not_adapter "not a PEFT adapter folder" merge-lora --base "${WORK}/base" --adapter "${WORK}/base" --out "${WORK}/x7")
-expect_exit2(merged_out_other "merged-out" finetune --base "${WORK}/base" --task reverse --method ia3 --merged-out "${WORK}/x8" --out "${WORK}/x9")
+expect_exit2(merged_out_other "merged-out is for --method lora and ia3" finetune --base "${WORK}/base" --task reverse --method bitfit --merged-out "${WORK}/x8" --out "${WORK}/x9")
 expect_exit2(virtual_zero "virtual tokens must be 1..31" finetune --base "${WORK}/base" --task add --method prompt --virtual-tokens 0 --out "${WORK}/x10")
 expect_exit2(virtual_too_many "virtual tokens must be 1..31" finetune --base "${WORK}/base" --task add --method ptuning --virtual-tokens 32 --out "${WORK}/x11")
 expect_exit2(virtual_no_room "use at most 2 virtual tokens" finetune --base "${WORK}/base" --task reverse --method prompt --virtual-tokens 12 --out "${WORK}/x12")
@@ -107,6 +127,8 @@ expect_exit2(dora_other "--dora and --lora-dropout are for --method lora only" f
 expect_exit2(dropout_one "LoRA dropout must be in \\[0, 1\\)" finetune --base "${WORK}/base" --task reverse --method lora --lora-dropout 1 --out "${WORK}/x16")
 expect_exit2(projection_other "--prefix-projection is for --method prefix only" finetune --base "${WORK}/base" --task add --method lora --prefix-projection --out "${WORK}/x17")
 expect_exit2(prefix_other_base "another base model" eval --model "${WORK}/tiny" --adapter "${WORK}/sp_prefix_512" --task add --n 2)
+expect_exit2(ia3_other_base "another base model" eval --model "${WORK}/tiny" --adapter "${WORK}/ft_ia3" --task reverse --n 2)
+expect_exit2(ia3_generate_other_base "another base model" generate --model "${WORK}/tiny" --adapter "${WORK}/ft_ia3" --prompt "rev ab")
 foreach(x x1 x2 x3 x4 x5 x6 x7 x8 x9 x10 x11 x12 x13 x14 x15 x16 x17)
   if(EXISTS "${WORK}/${x}")
     message(SEND_ERROR "bad input still wrote ${WORK}/${x}")

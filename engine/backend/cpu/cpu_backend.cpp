@@ -24,6 +24,30 @@ using cpu::kParallelFloats;
 
 void free_aligned(void* p) { std::free(p); }
 
+// GELU tanh with row_math's tanh: vectorised (std::tanh per element was a third of a training step) and the
+// same for an element wherever it lies.
+void gelu_span(const float* x, float* out, std::int64_t n) {
+    constexpr float k0 = 0.7978845608028654f, k1 = 0.044715f;
+    for (std::int64_t i = 0; i < n; ++i)
+        out[i] = 0.5f * x[i] * (1.0f + cpu::tanh_approx(k0 * (x[i] + k1 * x[i] * x[i] * x[i])));
+}
+
+// Row i of a LayerNorm, its reductions in fixed lanes (row_math.hpp): the result does not depend on where the
+// row lies.
+void layernorm_row(const LayerNormArgs<float>& a, std::int64_t i) {
+    const std::int64_t C = a.x.cols;
+    const float* gamma = a.gamma.data;
+    const float* beta = a.beta.data;
+    const float* x = a.x.row(i);
+    const float mean = cpu::row_sum(x, C) / float(C);
+    const float var = cpu::lane_sum(C, [&](std::int64_t c) { return (x[c] - mean) * (x[c] - mean); }) / float(C);
+    const float rstd = 1.0f / std::sqrt(var + a.eps);
+    float* out = a.out.row(i);
+    for (std::int64_t c = 0; c < C; ++c) out[c] = (x[c] - mean) * rstd * gamma[c] + beta[c];
+    a.mean[i] = mean;
+    a.rstd[i] = rstd;
+}
+
 class CpuBackend final : public Backend {
 public:
     // The thread count is this backend's, not the process's: every parallel loop and GEMM split names it, so
@@ -76,20 +100,8 @@ public:
     // Row reductions in fixed lanes (row_math.hpp): the result does not depend on where the row lies.
     void layernorm_forward(const LayerNormArgs<float>& a) override {
         const std::int64_t N = a.x.rows, C = a.x.cols;
-        const float* gamma = a.gamma.data;
-        const float* beta = a.beta.data;
 #pragma omp parallel for schedule(static) num_threads(threads_) if (N * C >= kParallelFloats)
-        for (std::int64_t i = 0; i < N; ++i) {
-            const float* x = a.x.row(i);
-            const float mean = cpu::row_sum(x, C) / float(C);
-            const float var =
-                cpu::lane_sum(C, [&](std::int64_t c) { return (x[c] - mean) * (x[c] - mean); }) / float(C);
-            const float rstd = 1.0f / std::sqrt(var + a.eps);
-            float* out = a.out.row(i);
-            for (std::int64_t c = 0; c < C; ++c) out[c] = (x[c] - mean) * rstd * gamma[c] + beta[c];
-            a.mean[i] = mean;
-            a.rstd[i] = rstd;
-        }
+        for (std::int64_t i = 0; i < N; ++i) layernorm_row(a, i);
     }
 
     // One pass over the rows computes dx and, per fixed block of kNormRows rows, partial dgamma and dbeta;
@@ -134,13 +146,7 @@ public:
 
     // out = x w + b: the bias is written first and the GEMM accumulates onto it (one pass over out, not two).
     void linear_forward(const LinearArgs<float>& a) override {
-        const bool bias = a.b.data != nullptr;
-        if (bias) {
-#pragma omp parallel for schedule(static) \
-    num_threads(threads_) if (a.out.rows * a.out.cols >= kParallelFloats)
-            for (std::int64_t i = 0; i < a.out.rows; ++i)
-                std::memcpy(a.out.row(i), a.b.data, sizeof(float) * std::size_t(a.b.n));
-        }
+        const bool bias = write_bias(a);
         cpu::gemm({a.out, a.x, a.w, Trans::no, Trans::no, 1.0f, bias ? 1.0f : 0.0f}, threads_);
     }
 
@@ -155,16 +161,40 @@ public:
         cpu::attention_backward(a, threads_);
     }
 
-    // GELU tanh with row_math's tanh: vectorised (std::tanh per element was a third of a training step) and
-    // the same for an element wherever it lies.
     void gelu_forward(const GeluArgs<float>& a) override {
-        constexpr float k0 = 0.7978845608028654f, k1 = 0.044715f;
-        for_chunks(a.x.n, [&](std::int64_t lo, std::int64_t n) {
-            const float* x = a.x.data + lo;
-            float* out = a.out.data + lo;
-            for (std::int64_t i = 0; i < n; ++i)
-                out[i] = 0.5f * x[i] * (1.0f + cpu::tanh_approx(k0 * (x[i] + k1 * x[i] * x[i] * x[i])));
-        });
+        for_chunks(a.x.n, [&](std::int64_t lo, std::int64_t n) { gelu_span(a.x.data + lo, a.out.data + lo, n); });
+    }
+
+    // The GELU runs on each thread's finished slab of the GEMM's output (cpu::gemm's epilogue), by the thread
+    // that wrote it, instead of a second parallel pass over the whole (N, 4C) tensor; per element the same
+    // arithmetic as the two ops.
+    void linear_gelu_forward(const LinearArgs<float>& a, VecView act) override {
+        TL_ASSERT(act.n == a.out.rows * a.out.cols && a.out.ld == a.out.cols, "[cpu] linear_gelu: act shape");
+        const bool bias = write_bias(a);
+        auto epilogue = [](const GemmArgs<float>& g, std::int64_t m0, std::int64_t m1, std::int64_t n0,
+                           std::int64_t n1, void* state) {
+            float* act_data = static_cast<float*>(state);
+            for (std::int64_t i = m0; i < m1; ++i)
+                gelu_span(g.c.data + i * g.c.ld + n0, act_data + i * g.c.cols + n0, n1 - n0);
+        };
+        cpu::gemm({a.out, a.x, a.w, Trans::no, Trans::no, 1.0f, bias ? 1.0f : 0.0f}, threads_, epilogue, act.data);
+    }
+
+    // The residual add and the LayerNorm in one pass over each row (the sum is written and normalised while
+    // the row is in L1).
+    void add_layernorm_forward(VecView sum, CVecView a, CVecView b, const LayerNormArgs<float>& ln) override {
+        TL_ASSERT(ln.x.data == sum.data && ln.x.ld == ln.x.cols && sum.n == ln.x.rows * ln.x.cols,
+                  "[cpu] add_layernorm: ln.x must view sum");
+        const std::int64_t N = ln.x.rows, C = ln.x.cols;
+#pragma omp parallel for schedule(static) num_threads(threads_) if (N * C >= kParallelFloats)
+        for (std::int64_t i = 0; i < N; ++i) {
+            float* row = sum.data + i * C;
+            const float* ra = a.data + i * C;
+            const float* rb = b.data + i * C;
+#pragma omp simd
+            for (std::int64_t c = 0; c < C; ++c) row[c] = ra[c] + rb[c];
+            layernorm_row(ln, i);
+        }
     }
 
     void gelu_backward(const GeluGradArgs<float>& a) override {
@@ -294,6 +324,16 @@ private:
         const std::int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) num_threads(threads_) if (chunks > 1)
         for (std::int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
+    }
+
+    // Writes the bias into every row of out, so that the GEMM accumulates onto it (beta = 1): one pass over
+    // out, not two. False when there is no bias.
+    bool write_bias(const LinearArgs<float>& a) const {
+        if (!a.b.data) return false;
+#pragma omp parallel for schedule(static) num_threads(threads_) if (a.out.rows * a.out.cols >= kParallelFloats)
+        for (std::int64_t i = 0; i < a.out.rows; ++i)
+            std::memcpy(a.out.row(i), a.b.data, sizeof(float) * std::size_t(a.b.n));
+        return true;
     }
 
     static float log_sum_exp(const float* z, std::int64_t n) {

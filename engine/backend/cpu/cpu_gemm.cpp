@@ -72,7 +72,9 @@ void serial_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t
 
 }  // namespace
 
-void gemm(const GemmArgs<float>& g, int threads) {
+void gemm(const GemmArgs<float>& g, int threads) { gemm(g, threads, nullptr, nullptr); }
+
+void gemm(const GemmArgs<float>& g, int threads, GemmEpilogue epilogue, void* state) {
     const bool ta = g.trans_a == Trans::yes, tb = g.trans_b == Trans::yes;
     const std::int64_t M = ta ? g.a.cols : g.a.rows, K = ta ? g.a.rows : g.a.cols;
     const std::int64_t Kb = tb ? g.b.cols : g.b.rows, N = tb ? g.b.rows : g.b.cols;
@@ -88,6 +90,9 @@ void gemm(const GemmArgs<float>& g, int threads) {
         const float* b = g.b.data + (tb ? n0 * g.b.ld : n0);
         serial_sgemm(ta, tb, m1 - m0, n1 - n0, K, g.alpha, a, g.a.ld, b, g.b.ld, g.beta,
                      g.c.data + m0 * g.c.ld + n0, g.c.ld);
+        // The whole slab in one SGEMM call, as without an epilogue: cutting it into row blocks that stay in L2
+        // changed OpenBLAS's kernel choice and so the last bits (measured), which would invalidate cached models.
+        if (epilogue) epilogue(g, m0, m1, n0, n1, state);
     };
 
     const int parts = M * N * K < kMinParallelMacs ? 1 : threads;

@@ -254,6 +254,59 @@ TEST_P(CpuVsRef, Gelu) {
 }
 
 // -----------------------------------------------------------------------------------------------------------
+// The fused ops against the reference kernels run one after the other (the oracle), and bit for bit against the
+// CPU backend's own unfused ops: fusing must not change an element's arithmetic (cached models stay valid).
+// N 300 (not a multiple of the 16-row slab alignment) and a product large enough to split across threads.
+TEST_P(CpuVsRef, FusedLinearGelu) {
+    Rng rng(37);
+    const std::int64_t N = 300, C = 64, OC = 4 * 65;
+    const Vf x = randn(rng, N * C), w = randn(rng, C * OC, 0.3f), b = randn(rng, OC);
+    for (const bool has_bias : {true, false}) {
+        SCOPED_TRACE(has_bias ? "with bias" : "without bias");
+        const CVecView bv = has_bias ? cvec(b) : CVecView();
+        Vf pre_ref = poison(N * OC), act_ref = poison(N * OC);
+        ref::linear_forward<float>({mat(pre_ref, N, OC), cmat(x, N, C), cmat(w, C, OC), bv});
+        ref::gelu_forward<float>({vec(act_ref), cvec(pre_ref)});
+        Vf pre = poison(N * OC), act = poison(N * OC);
+        be().linear_gelu_forward({mat(pre, N, OC), cmat(x, N, C), cmat(w, C, OC), bv}, vec(act));
+        TL_EXPECT_ALLCLOSE(pre, pre_ref, kRtol, kAtol);
+        TL_EXPECT_ALLCLOSE(act, act_ref, kRtol, kAtol);
+        Vf pre_unfused = poison(N * OC), act_unfused = poison(N * OC);
+        be().linear_forward({mat(pre_unfused, N, OC), cmat(x, N, C), cmat(w, C, OC), bv});
+        be().gelu_forward({vec(act_unfused), cvec(pre_unfused)});
+        EXPECT_EQ(std::memcmp(pre.data(), pre_unfused.data(), pre.size() * sizeof(float)), 0);
+        EXPECT_EQ(std::memcmp(act.data(), act_unfused.data(), act.size() * sizeof(float)), 0);
+    }
+}
+
+TEST_P(CpuVsRef, FusedAddLayerNorm) {
+    for (const auto& [N, C] : {std::pair<std::int64_t, std::int64_t>{7, 13}, {300, 130}}) {
+        SCOPED_TRACE(::testing::Message() << "N " << N << " C " << C);
+        Rng rng(38);
+        const Vf a = randn(rng, N * C, 2.0f, 0.7f), b = randn(rng, N * C), gamma = randn(rng, C),
+                 beta = randn(rng, C);
+        Vf sum_ref = poison(N * C), out_ref = poison(N * C), mean_ref = poison(N), rstd_ref = poison(N);
+        for (std::int64_t i = 0; i < N * C; ++i) sum_ref[std::size_t(i)] = a[std::size_t(i)] + b[std::size_t(i)];
+        ref::layernorm_forward<float>({mat(out_ref, N, C), vec(mean_ref), vec(rstd_ref), cmat(sum_ref, N, C),
+                                       cvec(gamma), cvec(beta), 1e-5f});
+        Vf sum = poison(N * C), out = poison(N * C), mean = poison(N), rstd = poison(N);
+        be().add_layernorm_forward(
+            vec(sum), cvec(a), cvec(b),
+            {mat(out, N, C), vec(mean), vec(rstd), cmat(sum, N, C), cvec(gamma), cvec(beta), 1e-5f});
+        EXPECT_EQ(std::memcmp(sum.data(), sum_ref.data(), sum.size() * sizeof(float)), 0);  // one rounding
+        TL_EXPECT_ALLCLOSE(out, out_ref, kRtol, kAtol);
+        TL_EXPECT_ALLCLOSE(mean, mean_ref, kRtol, kAtol);
+        TL_EXPECT_ALLCLOSE(rstd, rstd_ref, kRtol, kAtol);
+        Vf sum_u = poison(N * C), out_u = poison(N * C), mean_u = poison(N), rstd_u = poison(N);
+        be().add(vec(sum_u), cvec(a), cvec(b));
+        be().layernorm_forward(
+            {mat(out_u, N, C), vec(mean_u), vec(rstd_u), cmat(sum_u, N, C), cvec(gamma), cvec(beta), 1e-5f});
+        EXPECT_EQ(std::memcmp(out.data(), out_u.data(), out.size() * sizeof(float)), 0);
+        EXPECT_EQ(std::memcmp(rstd.data(), rstd_u.data(), rstd.size() * sizeof(float)), 0);
+    }
+}
+
+// -----------------------------------------------------------------------------------------------------------
 TEST_P(CpuVsRef, CrossEntropy) {
     for (const std::int64_t V : {13, 257}) {
         SCOPED_TRACE(::testing::Message() << "V " << V);

@@ -147,6 +147,33 @@ TEST(PeftExperiments, MethodCompareCountsParametersAndOptimizerStateByTheFormula
     }
 }
 
+// The default methods are every method of the course; on nano, reverse's 31-token examples leave 8 virtual tokens
+// no room in 32 positions, so the soft prompts are skipped and named, while add's 21-token examples hold 4.
+TEST(PeftExperiments, MethodCompareRunsSoftPromptsWhereTheContextHoldsThem) {
+    const Result skipped = run_nano("method_compare", {{"start", "base"}, {"steps", "2"}, {"methods", "bitfit,prompt,prefix"}});
+    const Table* t = skipped.find_table("methods");
+    ASSERT_NE(t, nullptr);
+    ASSERT_EQ(t->rows.size(), 1u);
+    ASSERT_NE(skipped.find_text("skipped_methods"), nullptr);
+    const std::string why = skipped.find_text("skipped_methods")->body;
+    EXPECT_NE(why.find("prompt, prefix"), std::string::npos) << why;
+    EXPECT_NE(why.find("8 virtual tokens leave 24 of the 32 positions"), std::string::npos) << why;
+
+    const Result all = run_nano("method_compare", {{"start", "base"}, {"steps", "2"}, {"task", "add"},
+                                                   {"task_a", "add"}, {"virtual_tokens", "4"}, {"encoder_hidden", "8"}});
+    t = all.find_table("methods");
+    ASSERT_NE(t, nullptr);
+    ASSERT_EQ(t->rows.size(), 9u);  // full, partial, bitfit, adapter, ia3, lora, prompt, ptuning, prefix
+    EXPECT_EQ(all.find_text("skipped_methods"), nullptr);
+    const GptConfig c = find_preset("nano").config;
+    const std::int64_t n = 4, C = c.n_embd, L = c.n_layer;
+    EXPECT_EQ(std::get<std::string>(t->rows[6][0]), "prompt");
+    EXPECT_EQ(cell(*t, 6, "trainable"), double(n * C));
+    EXPECT_EQ(cell(*t, 7, "trainable"), double(ptuning_param_count(n, C, 8)));
+    EXPECT_EQ(cell(*t, 8, "trainable"), double(2 * n * L * C));
+    for (std::size_t i = 6; i < 9; ++i) EXPECT_GT(cell(*t, i, "latency_ms"), 0.0) << i;
+}
+
 TEST(PeftExperiments, DeltaWSpectrumKeepsAllEnergyAtFullRankAndBeatsARandomMatrix) {
     const Result r = run_nano("delta_w_spectrum", {{"steps", "20"}, {"ranks", "1,2,32"}});
     const Matrix* e = r.find_matrix("energy");
