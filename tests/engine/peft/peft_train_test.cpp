@@ -83,7 +83,7 @@ TEST_P(SoftPromptImproves, HeldOutLossFallsOnAddAndOptimizerStateIsThePromptOnly
     EXPECT_EQ(r.optimizer_bytes, 2 * 4 * r.trainable);
 }
 
-INSTANTIATE_TEST_SUITE_P(Peft, SoftPromptImproves, ::testing::Values(Method::prompt, Method::ptuning),
+INSTANTIATE_TEST_SUITE_P(Peft, SoftPromptImproves, ::testing::Values(Method::prompt, Method::ptuning, Method::prefix),
                          [](const auto& info) { return method_name(info.param); });
 
 TEST(PeftLrSweep, DISABLED_SoftPromptLearningRateSweep) {
