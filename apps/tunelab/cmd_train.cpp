@@ -245,6 +245,9 @@ void add_finetune_command(CLI::App& app) {
         ->delimiter(',')->capture_default_str();
     cmd->add_option("--merged-out", o->merged_out, "lora, ia3: also write the merged model folder here");
     cmd->add_option("--layers", o->spec.peft.layers, "partial: train the last k blocks")->capture_default_str();
+    cmd->add_option("--train-modules", o->spec.peft.train_modules,
+                    "partial: train these modules instead of the last blocks (name parts, comma-separated: "
+                    "ln_f,mlp.c_proj)")->delimiter(',');
     cmd->add_option("--bottleneck", o->spec.peft.bottleneck, "adapter: bottleneck width")->capture_default_str();
     cmd->add_option("--virtual-tokens", o->spec.peft.soft_prompt.virtual_tokens,
                     "prompt, ptuning, prefix: virtual tokens n (1..n_positions - 1)")->capture_default_str();

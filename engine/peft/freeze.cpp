@@ -24,4 +24,20 @@ void partial_apply(Gpt& model, std::int64_t k) {
     }
 }
 
+void partial_apply_named(Gpt& model, const std::vector<std::string>& modules) {
+    if (modules.empty()) throw Error("[peft] partial by name needs at least one module name (--train-modules)");
+    freeze_base(model);
+    for (const std::string& m : modules) {
+        bool matched = false;
+        for (ParamInfo& p : model.params().entries())
+            if (!m.empty() && p.name.find(m) != std::string::npos && p.name.starts_with("transformer.")) {
+                p.is_trainable = true;
+                matched = true;
+            }
+        if (!matched)
+            throw Error("[peft] --train-modules: '" + m + "' matches no parameter; names look like " +
+                        "transformer.h.0.mlp.c_proj.weight or transformer.ln_f.bias (tunelab inspect lists them)");
+    }
+}
+
 }  // namespace tl

@@ -68,7 +68,9 @@ void apply_method(Gpt& model, Method m, const PeftOptions& o, std::uint64_t seed
             return;
         }
         case Method::bitfit: bitfit_apply(model); return;
-        case Method::partial: partial_apply(model, o.layers); return;
+        case Method::partial:
+            if (o.train_modules.empty()) return partial_apply(model, o.layers);
+            return partial_apply_named(model, o.train_modules);
         case Method::ia3:
             if (!has_adapter<Ia3Adapter>(model)) ia3_attach(model, seed);
             return;

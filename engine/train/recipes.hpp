@@ -37,6 +37,7 @@ struct PeftOptions {
     float lora_dropout = 0.0f;             // lora: dropout on the branch input while training, [0, 1)
     LoraVariant lora_variant = LoraVariant::lora;  // lora: dora = weight-decomposed (PEFT's use_dora)
     std::int64_t layers = 1;               // partial: train the last k blocks
+    std::vector<std::string> train_modules;  // partial: train these named modules instead (name substrings)
     std::int64_t bottleneck = 16;          // adapter: Houlsby bottleneck width m
     SoftPromptConfig soft_prompt;          // prompt, ptuning, prefix: virtual tokens, init, encoder width
     PrefixProjection prefix_projection = PrefixProjection::none;  // prefix: the reparameterisation MLP

@@ -110,6 +110,10 @@ if(NOT a STREQUAL b)
 endif()
 run_ok(eval_merged eval --model "${WORK}/merged2" --task reverse --n 4)
 
+run_ok(partial_named finetune --base "${WORK}/base" --task reverse --method partial --train-modules ln_f,mlp.c_proj
+       --steps 2 --batch 4 --out "${WORK}/partial_named")
+expect_exit2(partial_unknown_module "matches no parameter" finetune --base "${WORK}/base" --task reverse
+             --method partial --train-modules q_proj --out "${WORK}/x0")
 expect_exit2(rank_zero "rank 0" finetune --base "${WORK}/base" --task reverse --method lora --rank 0 --out "${WORK}/x1")
 expect_exit2(rank_too_big "1 <= r <= 32" finetune --base "${WORK}/base" --task reverse --method lora --rank 33 --out "${WORK}/x2")
 expect_exit2(unknown_target "q_proj" finetune --base "${WORK}/base" --task reverse --method lora --targets q_proj --out "${WORK}/x3")

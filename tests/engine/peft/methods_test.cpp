@@ -132,6 +132,13 @@ TEST(Freeze, BitFitAndPartialCountsMatchClosedForms) {
     EXPECT_EQ(pm.model().params().trainable_count(), L * (12 * C * C + 13 * C) + 2 * C);
     EXPECT_THROW(partial_apply(pm.model(), 0), Error);
     EXPECT_THROW(partial_apply(pm.model(), L + 1), Error);
+    // By name: every block's MLP output projection (4C x C weight, C bias) and the final LayerNorm.
+    partial_apply_named(pm.model(), {"mlp.c_proj", "ln_f"});
+    EXPECT_EQ(pm.model().params().trainable_count(), L * (4 * C * C + C) + 2 * C);
+    partial_apply_named(pm.model(), {"h.0.attn.c_attn.weight"});
+    EXPECT_EQ(pm.model().params().trainable_count(), 3 * C * C);
+    EXPECT_THROW(partial_apply_named(pm.model(), {"q_proj"}), Error);
+    EXPECT_THROW(partial_apply_named(pm.model(), {}), Error);
 }
 
 // Frozen linears skip their weight GEMMs; the trainable gradients must not change because of it.
