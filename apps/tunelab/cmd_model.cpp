@@ -29,7 +29,7 @@ Split parse_split(const std::string& s) {
 // A PEFT folder on top of the model: LoRA and IA3 are merged (the KV-cache decoder runs plain GPT-2), a soft
 // prompt (PROMPT_TUNING, P_TUNING) is prepended by the model and the decoder, a prefix (PREFIX_TUNING) too.
 void attach_adapter_folder(const std::string& dir, Gpt& model) {
-    const auto config = nlohmann::json::parse(read_adapter_config_text(dir), nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json config = read_adapter_config(dir);  // tl::Error for a missing or malformed file
     const std::string type = config.is_object() ? config.value("peft_type", std::string()) : std::string();
     if (type == "LORA") {
         load_lora_adapter(dir, model);

@@ -46,14 +46,18 @@ double corpus_validation_loss(Gpt& model, const Batch& batch) {
     return sum / double(losses.size());
 }
 
+Result read_curve(const fs::path& dir) {
+    std::ifstream in(dir / kCurveFile);
+    std::stringstream text;
+    text << in.rdbuf();
+    return result_from_json(text.str());
+}
+
 std::optional<BaseModel> load_cached(Backend& backend, const fs::path& dir) {
     if (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / kCurveFile)) return std::nullopt;
     try {
-        std::ifstream in(dir / kCurveFile);
-        std::stringstream text;
-        text << in.rdbuf();
         BaseModel b;
-        b.curve = result_from_json(text.str());
+        b.curve = read_curve(dir);
         b.model = std::move(load_model(dir, backend).model);
         b.was_cached = true;
         return b;
@@ -71,11 +75,8 @@ std::optional<BaseModel> load_shipped(Backend& backend, const BaseSpec& spec) {
         const std::vector<TrainingRecord>& h = loaded.meta.history;
         if (loaded.meta.preset != spec.preset || h.size() != 1 || h[0].steps != spec.steps || h[0].seed != spec.seed)
             return std::nullopt;
-        std::ifstream in(dir / kCurveFile);
-        std::stringstream text;
-        text << in.rdbuf();
         BaseModel b;
-        b.curve = result_from_json(text.str());
+        b.curve = read_curve(dir);
         b.curve.texts.push_back({"base_source", "shipped: " + dir.string() + " (rebuilt by scripts/build-base.sh)"});
         b.model = std::move(loaded.model);
         b.was_cached = true;

@@ -105,12 +105,7 @@ void save_ia3_adapter(const fs::path& dir, const Gpt& model, const std::string& 
 
 Ia3Adapter& load_ia3_adapter(const fs::path& dir, Gpt& model) {
     const fs::path file = dir / "adapter_config.json";
-    json j;
-    try {
-        j = json::parse(read_adapter_config_text(dir));
-    } catch (const json::exception& e) {
-        throw Error("[peft] " + file.string() + " is not valid JSON: " + e.what());
-    }
+    const json j = read_adapter_config(dir);
     const std::string type = j.is_object() ? j.value("peft_type", std::string("?")) : "?";
     if (type != "IA3") throw Error("[peft] " + file.string() + ": peft_type is '" + type + "', not IA3");
     const std::set<std::string> targets = name_set(j, "target_modules", file);

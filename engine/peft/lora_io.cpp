@@ -60,11 +60,15 @@ void write_peft_folder(const fs::path& dir, const std::string& config_json, cons
     });
 }
 
-std::string read_adapter_config_text(const fs::path& dir) {
+json read_adapter_config(const fs::path& dir) {
     const fs::path file = dir / "adapter_config.json";
     if (!fs::is_regular_file(file))
         throw Error("[peft] " + dir.string() + " is not a PEFT adapter folder (no adapter_config.json)");
-    return read_file_text(file, 1 << 20);
+    try {
+        return json::parse(read_file_text(file, 1 << 20));
+    } catch (const json::exception& e) {
+        throw Error("[peft] " + file.string() + " is not valid JSON: " + e.what());
+    }
 }
 
 void save_adapter_params(const fs::path& dir, const Gpt& model, const std::string& peft_type,
@@ -87,12 +91,7 @@ void save_adapter_params(const fs::path& dir, const Gpt& model, const std::strin
 
 LoraConfig read_lora_config(const fs::path& dir) {
     const fs::path file = dir / "adapter_config.json";
-    json j;
-    try {
-        j = json::parse(read_adapter_config_text(dir));
-    } catch (const json::exception& e) {
-        throw Error("[peft] " + file.string() + " is not valid JSON: " + e.what());
-    }
+    const json j = read_adapter_config(dir);
     if (j.value("peft_type", std::string()) != "LORA")
         throw Error("[peft] " + file.string() + ": peft_type is '" + j.value("peft_type", std::string("?")) +
                     "', only LORA adapters can be loaded here");

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "io/safetensors.hpp"
 #include "peft/lora.hpp"
 
@@ -27,9 +29,10 @@ void save_adapter_params(const std::filesystem::path& dir, const Gpt& model, con
                          const std::string& base_model_name,
                          const std::vector<std::pair<std::string, std::int64_t>>& fields);
 
-// The folder plumbing every PEFT type shares: adapter_config.json as text (tl::Error naming the folder when it has
-// none), and the config and the tensors written atomically as one folder (replacing an earlier adapter folder).
-std::string read_adapter_config_text(const std::filesystem::path& dir);
+// The folder plumbing every PEFT type shares: adapter_config.json parsed (tl::Error naming the folder when it has
+// none or the file when it is not JSON), and the config and the tensors written atomically as one folder
+// (replacing an earlier adapter folder).
+nlohmann::json read_adapter_config(const std::filesystem::path& dir);
 void write_peft_folder(const std::filesystem::path& dir, const std::string& config_json, const SafeTensorsFile& tensors);
 
 }  // namespace tl

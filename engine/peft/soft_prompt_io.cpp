@@ -47,14 +47,6 @@ void save_soft_prompt(const fs::path& dir, const Gpt& model, const std::string& 
     write_peft_folder(dir, cfg.dump(2) + "\n", st);
 }
 
-static json read_config_json(const fs::path& dir) {
-    try {
-        return json::parse(read_adapter_config_text(dir));
-    } catch (const json::exception& e) {
-        throw Error("[peft] " + (dir / "adapter_config.json").string() + " is not valid JSON: " + e.what());
-    }
-}
-
 // The fields every prompt-learning config has (PEFT's PromptLearningConfig).
 static json prompt_learning_config(const std::string& type, const Gpt& model, std::int64_t n,
                                    const std::string& base_model_name) {
@@ -86,7 +78,7 @@ void save_prefix(const fs::path& dir, const Gpt& model, const std::string& base_
 
 PrefixTuning& load_prefix(const fs::path& dir, Gpt& model) {
     const fs::path file = dir / "adapter_config.json";
-    const json j = read_config_json(dir);
+    const json j = read_adapter_config(dir);
     const std::string type = j.value("peft_type", std::string("?"));
     if (type != "PREFIX_TUNING")
         throw Error("[peft] " + file.string() + ": peft_type is '" + type + "', not PREFIX_TUNING");
@@ -124,7 +116,7 @@ PrefixTuning& load_prefix(const fs::path& dir, Gpt& model) {
 
 PromptTuning& load_soft_prompt(const fs::path& dir, Gpt& model) {
     const fs::path file = dir / "adapter_config.json";
-    const json j = read_config_json(dir);
+    const json j = read_adapter_config(dir);
     const std::string type = j.value("peft_type", std::string("?"));
     if (type != "PROMPT_TUNING" && type != "P_TUNING")
         throw Error("[peft] " + file.string() + ": peft_type is '" + type +
