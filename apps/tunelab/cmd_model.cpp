@@ -11,6 +11,7 @@
 #include "model/model_io.hpp"
 #include "peft/ia3_io.hpp"
 #include "peft/lora_io.hpp"
+#include "peft/qlora.hpp"
 #include "peft/soft_prompt_io.hpp"
 #include "quant/quant_io.hpp"
 #include "train/evaluate.hpp"
@@ -28,9 +29,15 @@ Split parse_split(const std::string& s) {
 
 // A PEFT folder on top of the model: LoRA and IA3 are merged (the KV-cache decoder runs plain GPT-2), a soft
 // prompt (PROMPT_TUNING, P_TUNING) is prepended by the model and the decoder, a prefix (PREFIX_TUNING) too.
-void attach_adapter_folder(const std::string& dir, Gpt& model) {
+// With load_in_4bit the base's block matrices are first rounded to NF4 as --method qlora stored them, so a QLoRA
+// adapter runs on the weights it was trained through.
+void attach_adapter_folder(const std::string& dir, Gpt& model, bool load_in_4bit) {
     const nlohmann::json config = read_adapter_config(dir);  // tl::Error for a missing or malformed file
     const std::string type = config.is_object() ? config.value("peft_type", std::string()) : std::string();
+    if (load_in_4bit && type != "LORA")
+        throw Error("[cli] --load-in-4bit is for LoRA adapters trained with --method qlora; " + dir + " holds a " +
+                    (type.empty() ? std::string("non-PEFT") : type) + " adapter");
+    if (load_in_4bit) qlora_round_base(model);
     if (type == "LORA") {
         load_lora_adapter(dir, model);
         lora_merge_and_detach(model);
@@ -53,7 +60,7 @@ struct EvalOptionsCli {
     std::string model, task, split = "test", adapter;
     int n = 200;
     std::uint64_t seed = 1234;
-    bool json = false;
+    bool json = false, load_in_4bit = false;
 };
 
 void run_eval(const EvalOptionsCli& o) {
@@ -61,7 +68,8 @@ void run_eval(const EvalOptionsCli& o) {
     const Split split = parse_split(o.split);
     auto backend = make_backend(o.common);
     ModelForInference lm = load_model_for_inference(o.model, *backend);  // plain or quantized
-    if (!o.adapter.empty()) attach_adapter_folder(o.adapter, *lm.model);
+    if (o.load_in_4bit && o.adapter.empty()) throw Error("[cli] --load-in-4bit needs --adapter (a QLoRA adapter folder)");
+    if (!o.adapter.empty()) attach_adapter_folder(o.adapter, *lm.model, o.load_in_4bit);
     const std::vector<Example> examples = task_examples(task, split, o.n, o.seed);
     const EvalResult r = evaluate(*lm.model, examples);
     if (o.json) {
@@ -99,13 +107,15 @@ struct GenerateOptionsCli {
     CommonOptions common;
     std::string model, prompt, adapter;
     SampleOptions sample;
+    bool load_in_4bit = false;
 };
 
 void run_generate(GenerateOptionsCli& o) {
     if (o.prompt.empty()) throw Error("[cli] --prompt is empty; give some text to continue");
     auto backend = make_backend(o.common);
     ModelForInference lm = load_model_for_inference(o.model, *backend);  // plain or quantized
-    if (!o.adapter.empty()) attach_adapter_folder(o.adapter, *lm.model);
+    if (o.load_in_4bit && o.adapter.empty()) throw Error("[cli] --load-in-4bit needs --adapter (a QLoRA adapter folder)");
+    if (!o.adapter.empty()) attach_adapter_folder(o.adapter, *lm.model, o.load_in_4bit);
     o.sample.stop_tokens = {kEndOfText};
     const std::vector<std::int32_t> out = generate(*lm.model, encode(o.prompt), o.sample);
     std::printf("%s%s\n", o.prompt.c_str(), decode(out).c_str());
@@ -193,6 +203,8 @@ void add_eval_command(CLI::App& app) {
     cmd->add_option("--seed", o->seed, "seed for drawing the examples")->capture_default_str();
     cmd->add_option("--adapter", o->adapter, "a PEFT folder to apply first: LORA, IA3 (merged), a soft prompt or a "
                     "prefix");
+    cmd->add_flag("--load-in-4bit", o->load_in_4bit,
+                  "round the base's block matrices to NF4 first (QLoRA's scheme): for an adapter trained with --method qlora");
     cmd->add_flag("--json", o->json, "print one JSON object (accuracy, loss, perplexity, n, samples)");
     add_common_options(*cmd, o->common);
     cmd->callback([o] { run_eval(*o); });
@@ -205,6 +217,8 @@ void add_generate_command(CLI::App& app) {
     cmd->add_option("--prompt", o->prompt, "text to continue (use $'...' in bash for newlines)")->required();
     cmd->add_option("--adapter", o->adapter, "a PEFT folder to apply first: LORA, IA3 (merged), a soft prompt or a "
                     "prefix");
+    cmd->add_flag("--load-in-4bit", o->load_in_4bit,
+                  "round the base's block matrices to NF4 first (QLoRA's scheme): for an adapter trained with --method qlora");
     cmd->add_option("--max-tokens", o->sample.max_new_tokens, "tokens to generate")->capture_default_str()
         ->check(CLI::Range(1, 100000));
     cmd->add_option("--temperature", o->sample.temperature, "0 = greedy")->capture_default_str()

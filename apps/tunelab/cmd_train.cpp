@@ -1,6 +1,6 @@
 // `tunelab pretrain` and `tunelab finetune`: train, print a summary, save the model folder atomically.
-// finetune --method lora|bitfit|partial|ia3|adapter|prompt|ptuning applies a PEFT method (engine/peft,
-// docs/peft.md); LoRA, IA3 and the soft prompts write Hugging Face PEFT folders (LoRA and IA3, with --merged-out,
+// finetune --method lora|qlora|bitfit|partial|ia3|adapter|prompt|ptuning|prefix applies a PEFT method (engine/peft,
+// docs/peft.md); LoRA (and QLoRA's adapter), IA3 and the soft prompts write Hugging Face PEFT folders (LoRA and IA3, with --merged-out,
 // also the merged model). --precision bf16|fp16 simulates low-precision training
 // (backend/rounding_backend.hpp) with --loss-scale none|dynamic|N (fp16 defaults to dynamic).
 #include <filesystem>
@@ -70,6 +70,8 @@ struct FinetuneOptions {
     std::string base, out, method = "full", merged_out, prompt_init = "sample_vocab";
     FinetuneSpec spec;
     bool is_rslora = false, is_dora = false, is_prefix_projection = false;
+    std::int64_t qlora_group = 64;
+    std::string double_quant = "fp8_e4m3";
 };
 
 // An adapter --out: new, empty, or an adapter folder (never a user's folder or a model).
@@ -83,9 +85,9 @@ void check_adapter_folder(const std::filesystem::path& dir) {
         throw Error("[cli] --out " + dir.string() + " exists and is not an adapter folder; choose a new or empty folder");
 }
 
-void print_memory(const Backend& be) {
+void print_memory(const Backend& be, const char* what = "peak memory") {
     const MemoryLedger& m = be.ledger();
-    std::printf("peak memory: %s total (", format_bytes(double(m.peak_total())).c_str());
+    std::printf("%s: %s total (", what, format_bytes(double(m.peak_total())).c_str());
     for (int c = 0; c < kMemCategoryCount; ++c)
         if (m.peak(MemCategory(c)) > 0)
             std::printf("%s%s %s", c ? ", " : "", std::string(kMemCategoryNames[c]).c_str(),
@@ -120,6 +122,13 @@ void run_pretrain(PretrainOptions& o) {
 
 void save_finetuned(const FinetuneOptions& o, Gpt& model, ModelMeta meta) {
     switch (o.spec.method) {
+        case Method::qlora:
+            save_lora_adapter(o.out, model, o.base);
+            std::printf("saved the LoRA adapter (PEFT folder) %s, trained through the NF4 base (%s); evaluate it on "
+                        "that base with: tunelab eval --model %s --adapter %s --load-in-4bit --task %s\n",
+                        o.out.c_str(), model.store()->describe().c_str(), o.base.c_str(), o.out.c_str(),
+                        o.spec.task.c_str());
+            return;
         case Method::lora:
         case Method::ia3:
             if (o.spec.method == Method::lora) save_lora_adapter(o.out, model, o.base);
@@ -161,7 +170,8 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
     o.spec.method = parse_method(o.method);
     find_task(o.spec.task);  // validate before any work
     if (o.spec.steps < 1) throw Error("[cli] --steps must be at least 1");
-    const bool is_adapter_out = o.spec.method == Method::lora || o.spec.method == Method::ia3 ||
+    const bool is_lora = o.spec.method == Method::lora || o.spec.method == Method::qlora;
+    const bool is_adapter_out = is_lora || o.spec.method == Method::ia3 ||
                                 o.spec.method == Method::adapter ||
                                 o.spec.method == Method::prompt || o.spec.method == Method::ptuning ||
                                 o.spec.method == Method::prefix;
@@ -174,8 +184,14 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
     }
     if (!is_lr_given) o.spec.lr = default_lr(o.spec.method);
     o.spec.peft.scaling = o.is_rslora ? LoraScaling::rslora : LoraScaling::standard;
-    if ((o.is_dora || o.spec.peft.lora_dropout != 0.0f) && o.spec.method != Method::lora)
-        throw Error("[cli] --dora and --lora-dropout are for --method lora only (got --method " + o.method + ")");
+    if ((o.is_dora || o.spec.peft.lora_dropout != 0.0f) && !is_lora)
+        throw Error("[cli] --dora and --lora-dropout are for --method lora and qlora only (got --method " + o.method +
+                    ")");
+    if (o.spec.method != Method::qlora && (o.qlora_group != 64 || o.double_quant != "fp8_e4m3"))
+        throw Error("[cli] --qlora-group and --double-quant are for --method qlora only (got --method " + o.method + ")");
+    if (o.qlora_group < 1) throw Error("[cli] --qlora-group must be at least 1, got " + std::to_string(o.qlora_group));
+    o.spec.peft.qlora.group_size = o.qlora_group;
+    o.spec.peft.qlora.double_quant = parse_double_quant(o.double_quant);
     if (o.is_prefix_projection && o.spec.method != Method::prefix)
         throw Error("[cli] --prefix-projection is for --method prefix only (got --method " + o.method + ")");
     o.spec.peft.lora_variant = o.is_dora ? LoraVariant::dora : LoraVariant::lora;
@@ -191,10 +207,13 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
                 (long long)total, 100.0 * double(trainable) / double(total), backend->name().c_str());
     ProgressBar bar("finetune");
     if (rounding) rounding->reset_stats();  // count this run's rounding only
+    // Peak memory while training: qlora's fp32 base existed only until it was quantized (bitsandbytes quantizes
+    // while loading), and every other method's setup buffers persist into training anyway.
+    backend->ledger().reset_peaks();
     const TrainSummary s = finetune(model, o.spec, &bar);
     std::printf("done in %.1f s, final loss %.4f\n", s.seconds, s.final_loss());
     print_precision_report(rounding.get(), o.spec.precision, s, o.spec.loss_scale);
-    print_memory(*backend);
+    print_memory(*backend, "peak memory while training");
     base.meta.history.push_back({"finetune", o.spec.task, o.method, o.spec.steps, o.spec.seed, s.seconds,
                                  s.final_loss()});
     save_finetuned(o, model, base.meta);
@@ -222,7 +241,7 @@ void add_finetune_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("finetune", "Fine-tune a model folder on a task");
     cmd->add_option("--base", o->base, "model folder to start from")->required();
     cmd->add_option("--task", o->spec.task, "task name (see `tunelab tasks`)")->required();
-    cmd->add_option("--method", o->method, "full, lora, bitfit, partial, ia3, adapter, prompt, ptuning or prefix")
+    cmd->add_option("--method", o->method, "full, lora, qlora, bitfit, partial, ia3, adapter, prompt, ptuning or prefix")
         ->capture_default_str();
     cmd->add_option("--steps", o->spec.steps, "optimizer steps")->capture_default_str();
     cmd->add_option("--seed", o->spec.seed, "seed for data order")->capture_default_str();
@@ -243,6 +262,9 @@ void add_finetune_command(CLI::App& app) {
     cmd->add_flag("--dora", o->is_dora, "lora: DoRA, a learned magnitude per output column (PEFT's use_dora)");
     cmd->add_option("--targets", o->spec.peft.targets, "lora: module names, comma-separated")
         ->delimiter(',')->capture_default_str();
+    cmd->add_option("--qlora-group", o->qlora_group, "qlora: NF4 elements per scale")->capture_default_str();
+    cmd->add_option("--double-quant", o->double_quant,
+                    "qlora: the scales' 8-bit format (fp8_e4m3 or int8), or none for fp32 scales")->capture_default_str();
     cmd->add_option("--merged-out", o->merged_out, "lora, ia3: also write the merged model folder here");
     cmd->add_option("--layers", o->spec.peft.layers, "partial: train the last k blocks")->capture_default_str();
     cmd->add_option("--train-modules", o->spec.peft.train_modules,

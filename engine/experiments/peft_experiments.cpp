@@ -100,8 +100,8 @@ MethodRun run_method(const ModelState& start, const FinetuneSpec& spec, const Ev
     Gpt model(*be, start.config);
     copy_state_into(model, start);
     MethodRun r;
-    be->ledger().reset_peaks();
     apply_method(model, spec.method, spec.peft, spec.seed);
+    be->ledger().reset_peaks();  // training's peaks: qlora's fp32 base is gone once it is quantized
     r.trainable = model.params().trainable_count();
     r.total = model.params().total();
     r.summary = finetune(model, spec, observer, ctx.cancel);
@@ -109,7 +109,7 @@ MethodRun run_method(const ModelState& start, const FinetuneSpec& spec, const Ev
     r.peak_total = be->ledger().peak_total();
     const std::int64_t T = std::min(kLatencyTokens, model.context());  // virtual tokens take positions too
     if (latency == Latency::measure) r.latency_attached_ms = forward_latency_ms(model, T, kLatencyReps);
-    if (spec.method == Method::lora) lora_merge_and_detach(model);
+    if (spec.method == Method::lora) lora_merge_and_detach(model);  // qlora stays unmerged: its base is NF4
     if (spec.method == Method::ia3) ia3_merge_and_detach(model);
     if (latency == Latency::measure) r.latency_ms = forward_latency_ms(model, T, kLatencyReps);
     r.after = evaluate_any(model, sets.task);
@@ -342,7 +342,7 @@ std::vector<Cell> compare_row(Method method, const FinetuneSpec& spec, const Met
             100 * acc_a_before, 100 * m.accuracy_a, 100 * (acc_a_before - m.accuracy_a),
             1000 * m.summary.seconds / double(steps), mib(m.peak_total), peak(MemCategory::weights),
             peak(MemCategory::grads), peak(MemCategory::optimizer), peak(MemCategory::activations),
-            peak(MemCategory::workspace), m.latency_ms, m.latency_attached_ms};
+            peak(MemCategory::workspace), peak(MemCategory::quant_storage), m.latency_ms, m.latency_attached_ms};
 }
 
 Result run_method_compare(const ExperimentArgs& a, RunContext& ctx) {
@@ -360,7 +360,8 @@ Result run_method_compare(const ExperimentArgs& a, RunContext& ctx) {
     Table t{"methods",
             {"method", "trainable", "trainable_percent", "adapter_bytes", "lr", "accuracy_after", "loss_after",
              "task_a_before", "task_a_after", "forgetting", "ms_per_step", "peak_mib", "weights_mib", "grads_mib",
-             "optimizer_mib", "activations_mib", "workspace_mib", "latency_ms", "latency_unmerged_ms"},
+             "optimizer_mib", "activations_mib", "workspace_mib", "quant_storage_mib", "latency_ms",
+             "latency_unmerged_ms"},
             {}};
     Series acc{"accuracy", "method", "%", {}, {}}, forget{"forgetting", "method", "points", {}, {}};
     const std::string no_room = soft_prompt_room(start.config, spec.peft.soft_prompt.virtual_tokens, spec, sets);
@@ -490,10 +491,10 @@ ExperimentInfo peft_experiment(std::string name, std::string title, std::string 
 void register_peft_experiments(ExperimentRegistry& reg) {
     reg.add(peft_experiment("peft_finetune", "Fine-tune the base with a PEFT method",
                             "Fine-tunes the cached base with full, lora, bitfit, partial, ia3, adapter, prompt, "
-                            "ptuning or prefix; reports "
+                            "ptuning, prefix or qlora; reports "
                             "the trainable parameters, optimizer memory, and accuracy/loss on the test split before "
                             "and after.",
-                            60, run_peft_finetune, "lora,full,bitfit,partial,ia3,adapter,prompt,ptuning,prefix"));
+                            60, run_peft_finetune, "lora,full,bitfit,partial,ia3,adapter,prompt,ptuning,prefix,qlora"));
 
     ExperimentInfo sweep = peft_experiment(
         "lora_rank_sweep", "LoRA rank vs quality",
@@ -535,6 +536,20 @@ void register_peft_experiments(ExperimentRegistry& reg) {
     cmp.params.push_back({"a_steps", ParamKind::integer, "300", 1, 100000, {}, "fine-tuning steps on task_a"});
     cmp.params.push_back({"methods", ParamKind::text, "full,partial,bitfit,adapter,ia3,lora,prompt,ptuning,prefix",
                           0, 0, {}, "methods, comma-separated (soft prompts skipped where they do not fit)"});
+
+    // The same runs for LoRA against QLoRA: what the NF4 base costs in accuracy and saves in memory.
+    ExperimentInfo q = cmp;
+    q.name = "qlora_vs_lora";
+    q.title = "QLoRA vs LoRA: the same adapter on an NF4 base";
+    q.description = "Fine-tunes the base with LoRA (fp32 base) and QLoRA (the block matrices stored in NF4 with "
+                    "double-quantized scales, decoded one layer at a time) on the same task, data, seed and steps: "
+                    "accuracy, loss, peak memory by category (quant_storage is the NF4 base) and time per step.";
+    q.estimated_seconds = 60;
+    set_default(q.params, "methods", "lora,qlora");
+    set_default(q.params, "start", "base");
+    set_default(q.params, "task", "add");  // the base cannot add: both start at 0% and learn the task
+    set_default(q.params, "steps", "150");
+    reg.add(std::move(q));
     reg.add(std::move(cmp));
 
     ExperimentInfo spec = peft_experiment(

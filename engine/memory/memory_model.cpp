@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/error.hpp"
+#include "peft/qlora.hpp"
 
 namespace tl::memory {
 
@@ -219,7 +220,7 @@ TrainSetup engine_setup(const MethodSpec& m, std::int64_t batch, std::int64_t se
     TrainSetup t;
     t.method = m;
     t.precision = Precision::fp32;
-    t.frozen_format = WeightFormat::fp32;
+    t.frozen_format = m.kind == MethodKind::qlora ? WeightFormat::nf4_dq : WeightFormat::fp32;
     t.optimizer = Optimizer::adamw;
     t.plan = PlanKind::engine;
     t.frozen_grads = FrozenGrads::allocated;
@@ -292,6 +293,18 @@ double Prediction::total() const {
 
 namespace {
 
+// The engine's QLoRA (peft/qlora.hpp) stores every block matrix in NF4 with double-quantized scales and decodes one
+// layer at a time into an fp32 workspace; the flat gradient buffer then covers the unstored parameters only.
+bool is_engine_nf4(const TrainSetup& t) {
+    return t.plan == PlanKind::engine && t.method.kind == MethodKind::qlora && t.frozen_format == WeightFormat::nf4_dq;
+}
+
+double engine_nf4_bytes(const ArchShape& s) {
+    double bytes = 0;
+    for (const LinearInfo& l : layer_linears(s)) bytes += double(qlora_matrix_bytes(l.out, l.in, {}));
+    return double(s.n_layers) * bytes;
+}
+
 void add_weight_terms(Prediction& out, const ArchShape& s, const TrainSetup& t, double shard) {
     const ParamCounts p = count_params(s);
     const PrecisionInfo& pr = precision_info(t.precision);
@@ -302,7 +315,11 @@ void add_weight_terms(Prediction& out, const ArchShape& s, const TrainSetup& t, 
     const std::string per_gpu = sh > 1 ? " / " + num(sh) + " GPUs (ZeRO-3)" : "";
     out.terms.push_back({"trainable weights", MemCategory::weights, double(out.trainable) * pr.param_bytes / sh,
                          num(double(out.trainable)) + " x " + num(pr.param_bytes) + " B" + per_gpu});
-    if (frozen_mats > 0) {
+    if (frozen_mats > 0 && is_engine_nf4(t)) {
+        out.terms.push_back({"frozen matrices (nf4-dq, engine layout)", MemCategory::quant_storage,
+                             engine_nf4_bytes(s) / sh,
+                             "per matrix: n / 2 codes + 1 B per 64 + 4 B per 256 scales + a 4 B mean" + per_gpu});
+    } else if (frozen_mats > 0) {
         const double bits = bits_per_weight(t.frozen_format);
         const MemCategory c = is_quantized(t.frozen_format) ? MemCategory::quant_storage : MemCategory::weights;
         out.terms.push_back({"frozen matrices (" + std::string(format_info(t.frozen_format).name) + ")", c,
@@ -334,7 +351,8 @@ Prediction predict_training(const ArchShape& s, const TrainSetup& t) {
     out.terms.push_back({"gradients (trainable only)", MemCategory::grads, n * pr.grad_bytes / div(2),
                          num(n) + " x " + num(pr.grad_bytes) + " B" + shard(2)});
     const ParamCounts pc = count_params(s);
-    const double frozen = double(pc.total() - trainable_base(s, t.method, pc));
+    const double stored = is_engine_nf4(t) ? double(pc.n_layers * pc.layer_linear_weights) : 0;  // no fp32, no grads
+    const double frozen = double(pc.total() - trainable_base(s, t.method, pc)) - stored;
     if (t.frozen_grads == FrozenGrads::allocated && frozen > 0)
         out.terms.push_back({"gradient buffer of frozen weights", MemCategory::grads, frozen * pr.grad_bytes / div(2),
                              num(frozen) + " x " + num(pr.grad_bytes) + " B (the engine's flat buffer covers them)" +
@@ -353,6 +371,10 @@ Prediction predict_training(const ArchShape& s, const TrainSetup& t) {
                              (t.recompute == Recompute::full ? ", recomputation" : "")});
     out.terms.push_back({"gradient scratch", MemCategory::workspace, scratch_bytes(s, t),
                          "one block's activation gradients + dlogits, " + bt});
+    if (is_engine_nf4(t))
+        out.terms.push_back({"NF4 decode buffer (one layer, fp32)", MemCategory::workspace,
+                             4.0 * double(pc.layer_linear_weights),
+                             num(double(pc.layer_linear_weights)) + " x 4 B"});
     return out;
 }
 

@@ -11,6 +11,7 @@
 // router_aux_loss_coef times the load-balancing loss. A dense config never enters those branches.
 #include "model/gpt.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -41,6 +42,7 @@ Gpt::Gpt(Backend& backend, const GptConfig& config) : backend_(backend), config_
     validate_config(config_, "model config");
     weights_ = backend_.tensor({params_.total()}, MemCategory::weights);
     base_total_ = params_.total();
+    flat_total_ = base_total_;
     base_entries_ = params_.entries().size();
     if (config_.is_moe()) moe_ = std::make_unique<MoeBlocks>(backend_, config_);
 }
@@ -67,7 +69,7 @@ void Gpt::init_gpt2(std::uint64_t seed) {
 }
 
 void Gpt::enable_grads() {
-    if (grads_.empty()) grads_ = backend_.tensor({base_total_}, MemCategory::grads);
+    if (grads_.empty()) grads_ = backend_.tensor({flat_total_}, MemCategory::grads);
     for (AdapterStorage& st : adapter_storage_)
         if (st.grads.empty()) st.grads = backend_.tensor({st.n}, MemCategory::grads);
 }
@@ -78,7 +80,12 @@ void Gpt::zero_grads() {
     for (AdapterStorage& st : adapter_storage_) backend_.fill_zero(st.grads.vec());
 }
 
-static VecView view_of(const Tensor& w, const ParamInfo& p) { return {w.data() + p.offset, p.numel()}; }
+static VecView view_of(const Tensor& w, const ParamInfo& p) {
+    TL_ASSERT(!p.is_in_store && p.offset >= 0 && p.offset + p.numel() <= w.numel(),
+              "[model] " + p.name + (p.is_in_store ? " is stored quantized: read it through layer()"
+                                                   : " lies outside its buffer"));
+    return {w.data() + p.offset, p.numel()};
+}
 
 const Gpt::AdapterStorage& Gpt::storage_of(const ParamInfo& p) const {
     for (const AdapterStorage& st : adapter_storage_)
@@ -94,6 +101,7 @@ VecView Gpt::param(const ParamInfo& p) const {
 }
 
 VecView Gpt::grad(const ParamInfo& p) const {
+    TL_ASSERT(!p.is_in_store, "[model] " + p.name + " is stored quantized and frozen: it has no gradient");
     if (p.offset < base_total_) return view_of(grads_, p);
     const AdapterStorage& st = storage_of(p);
     TL_ASSERT(!st.grads.empty(), "[model] gradient of " + p.name + " before enable_grads");
@@ -187,7 +195,9 @@ static Layer layer_views(const Tensor& flat, const ParamTable& params, std::int6
     const std::string pre = "transformer.h." + std::to_string(l) + ".";
     auto v = [&](const char* n) { return V(view_of(flat, params.at(pre + n))); };
     auto m = [&](const char* n, std::int64_t rows) {
-        const VecView x = view_of(flat, params.at(pre + n));
+        const ParamInfo& p = params.at(pre + n);
+        if (p.is_in_store) return M();  // [QLoRA] Gpt::layer fills it from the decode workspace
+        const VecView x = view_of(flat, p);
         return M(x.data, rows, x.n / rows);
     };
     if (cfg.is_moe())  // [MoE] no dense MLP: the mlp views stay null
@@ -231,7 +241,76 @@ MoeGrads Gpt::moe_grads(std::int64_t l) const {
 }
 
 LayerWeights Gpt::layer(std::int64_t l) const {
-    return layer_views<LayerWeights, CVecView, CMatView>(weights_, params_, l, config_);
+    LayerWeights w = layer_views<LayerWeights, CVecView, CMatView>(weights_, params_, l, config_);
+    if (store_) decode_stored(l, w);
+    return w;
+}
+
+// [QLoRA] Layer l's stored matrices, decoded one after another into stored_ws_. Forward runs layers 0..L-1 and
+// backward L-1..0, so the backward's first layer is still decoded.
+void Gpt::decode_stored(std::int64_t l, LayerWeights& w) const {
+    const std::int64_t C = config_.n_embd;
+    const std::string pre = "transformer.h." + std::to_string(l) + ".";
+    const bool is_decoded = decoded_layer_ == l;
+    std::int64_t at = 0;
+    std::vector<float> host;
+    auto fill = [&](CMatView& m, const char* n, std::int64_t rows) {
+        const ParamInfo& p = params_.at(pre + n);
+        if (!p.is_in_store) return;
+        float* dst = stored_ws_.data() + at;
+        at += p.numel();
+        m = CMatView(dst, rows, p.numel() / rows);
+        if (is_decoded) return;
+        if (backend_.device() == Device::cpu) return store_->decode(p.name, {dst, std::size_t(p.numel())});
+        host.resize(std::size_t(p.numel()));
+        store_->decode(p.name, host);
+        backend_.copy_from_host(VecView(dst, p.numel()), host.data());
+    };
+    fill(w.qkv_w, "attn.c_attn.weight", C);
+    fill(w.proj_w, "attn.c_proj.weight", C);
+    fill(w.fc_w, "mlp.c_fc.weight", C);
+    fill(w.fcproj_w, "mlp.c_proj.weight", 4 * C);
+    decoded_layer_ = l;
+}
+
+void Gpt::move_to_store(std::unique_ptr<FrozenMatrixStore> store) {
+    TL_ASSERT(store != nullptr, "[model] move_to_store of a null store");
+    if (store_) throw Error("[model] the base matrices are already stored as " + store_->describe());
+    if (config_.is_moe())
+        throw Error("[model] a quantized frozen base (QLoRA) is for dense models; this one is a mixture of experts");
+    // New offsets: the kept entries packed from 0 (the new flat buffer), the stored ones after them (no buffer).
+    std::int64_t kept = 0;
+    for (std::size_t i = 0; i < base_entries_; ++i) {
+        const ParamInfo& p = params_.entries()[i];
+        TL_ASSERT(!store->holds(p.name) || p.role == ParamRole::weight, "[model] only matrices can be stored");
+        if (!store->holds(p.name)) kept += p.numel();
+    }
+    Tensor fresh = backend_.tensor({kept}, MemCategory::weights);
+    std::int64_t at = 0, stored_at = kept, widest_layer = 0, layer_sum = 0;
+    std::string layer_prefix;
+    for (std::size_t i = 0; i < base_entries_; ++i) {
+        ParamInfo& p = params_.entries()[i];
+        if (!store->holds(p.name)) {
+            backend_.copy(VecView(fresh.data() + at, p.numel()), param(p));
+            p.offset = at;
+            at += p.numel();
+            continue;
+        }
+        const std::string prefix = p.name.substr(0, p.name.find('.', std::string("transformer.h.").size()));
+        if (prefix != layer_prefix) layer_prefix = prefix, layer_sum = 0;
+        layer_sum += p.numel();
+        widest_layer = std::max(widest_layer, layer_sum);
+        p.offset = stored_at;
+        stored_at += p.numel();
+        p.is_in_store = true;
+        p.is_trainable = false;
+    }
+    weights_ = std::move(fresh);
+    flat_total_ = kept;
+    if (has_grads()) grads_ = backend_.tensor({flat_total_}, MemCategory::grads);
+    stored_ws_ = backend_.tensor({std::max<std::int64_t>(widest_layer, 1)}, MemCategory::workspace);
+    decoded_layer_ = -1;
+    store_ = std::move(store);
 }
 
 LayerGrads Gpt::layer_grads(std::int64_t l) const {

@@ -9,6 +9,7 @@
 
 #include "core/backend.hpp"
 #include "model/config.hpp"
+#include "model/frozen_store.hpp"
 #include "model/moe.hpp"
 #include "model/params.hpp"
 
@@ -124,7 +125,15 @@ public:
     // Views of one parameter (base or adapter) and of its gradient.
     VecView param(const ParamInfo& p) const;
     VecView grad(const ParamInfo& p) const;
-    const Tensor& grads() const { return grads_; }  // the base parameters' gradients only
+    const Tensor& grads() const { return grads_; }  // the base parameters' gradients only (not stored ones)
+
+    // [QLoRA] Moves every base matrix the store holds out of the fp32 buffer: those entries become frozen and
+    // is_in_store, and the weight (and gradient) buffers shrink to the rest. layer(l) then decodes layer l's stored
+    // matrices into one workspace shared by all layers (decoding again only when another layer was decoded last).
+    // param()/grad() of a stored entry is an internal error. tl::Error for a mixture-of-experts model or a second
+    // store.
+    void move_to_store(std::unique_ptr<FrozenMatrixStore> store);
+    const FrozenMatrixStore* store() const { return store_.get(); }
 
     // [PEFT hooks] Attaching appends the module's parameters to the table (trainable, zero, then init(seed));
     // detaching removes every module and its parameters: the model is a plain GPT-2 again.
@@ -156,8 +165,10 @@ public:
     CVecView losses() const;   // (B*T) per-token cross-entropy of the last forward (needs targets)
     std::int64_t rows() const { return B_ * T_; }
 
-    LayerWeights layer(std::int64_t l) const;  // [MoE] the mlp views are null: the experts are in moe_weights(l)
-    LayerGrads layer_grads(std::int64_t l) const;
+    // [MoE] the mlp views are null: the experts are in moe_weights(l). [QLoRA] Stored matrices are views of the
+    // decode workspace, valid until layer() is called for another layer.
+    LayerWeights layer(std::int64_t l) const;
+    LayerGrads layer_grads(std::int64_t l) const;  // [QLoRA] null views for stored matrices
     // [MoE] (config().is_moe()) The router and experts of layer l, their gradients (null views when frozen), and the
     // routing state: per-layer statistics of the last forward, load counts since reset_load(). Null when dense.
     MoeWeights moe_weights(std::int64_t l) const;
@@ -183,6 +194,7 @@ private:
     MatView branch_grad(std::int64_t l, HookSite site);  // dy for a residual branch (copied when hooked)
     bool is_hooked(HookSite site) const;
     LayerGrads trainable_layer_grads(std::int64_t l) const;
+    void decode_stored(std::int64_t l, LayerWeights& w) const;  // [QLoRA]
 
     Backend& backend_;
     GptConfig config_;
@@ -196,7 +208,11 @@ private:
     std::vector<std::unique_ptr<ModelAdapter>> adapters_;
     std::vector<AdapterStorage> adapter_storage_;
     std::int64_t base_total_ = 0;
+    std::int64_t flat_total_ = 0;  // floats in weights_ / grads_: base_total_ less the stored matrices [QLoRA]
     std::size_t base_entries_ = 0;
+    std::unique_ptr<FrozenMatrixStore> store_;  // [QLoRA] null unless move_to_store
+    mutable Tensor stored_ws_;                  // [QLoRA] one layer's decoded stored matrices (workspace)
+    mutable std::int64_t decoded_layer_ = -1;   // [QLoRA] the layer stored_ws_ holds
     std::unique_ptr<Activations> acts_;
     std::unique_ptr<Scratch> scratch_;
     std::int64_t B_ = 0, T_ = 0, n_ = 0;  // rows, real tokens per row, virtual tokens (blocks see n + T)

@@ -21,6 +21,7 @@ struct ParamInfo {
     std::int64_t offset = 0;    // in floats, into the flat buffer
     ParamRole role = ParamRole::weight;
     bool is_trainable = true;
+    bool is_in_store = false;   // [QLoRA] kept by the model's FrozenMatrixStore, not in the flat buffer: frozen
     MemCategory category = MemCategory::weights;
     std::int64_t numel() const { return shape_numel(shape); }
 };

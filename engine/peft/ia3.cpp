@@ -113,7 +113,7 @@ void ia3_merge_and_detach(Gpt& model) {
     if (!ia3) throw Error("[peft] the model has no IA3 vectors to merge");
     ia3->merge(model);
     model.detach_adapters();
-    for (ParamInfo& p : model.params().entries()) p.is_trainable = true;
+    unfreeze_all(model);
 }
 
 }  // namespace tl

@@ -15,7 +15,7 @@ void freeze_base(Gpt& model) {
 }
 
 void unfreeze_all(Gpt& model) {
-    for (ParamInfo& p : model.params().entries()) p.is_trainable = true;
+    for (ParamInfo& p : model.params().entries()) p.is_trainable = !p.is_in_store;  // a stored matrix stays frozen
 }
 
 MatView param_mat(const Gpt& model, std::string_view name, std::int64_t rows) {

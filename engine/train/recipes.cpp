@@ -24,6 +24,7 @@ constexpr MethodInfo kMethods[] = {
     {Method::full, "full", 3e-3f},       {Method::lora, "lora", 1e-2f}, {Method::bitfit, "bitfit", 9e-2f},
     {Method::partial, "partial", 3e-2f}, {Method::ia3, "ia3", 9e-2f},   {Method::adapter, "adapter", 3e-2f},
     {Method::prompt, "prompt", 1e-1f},   {Method::ptuning, "ptuning", 1e-2f}, {Method::prefix, "prefix", 3e-2f},
+    {Method::qlora, "qlora", 1e-2f},  // LoRA's rate: the adapter is the same, only the base it sees is rounded
 };
 
 const MethodInfo& info(Method m) {
@@ -59,6 +60,12 @@ static bool has_adapter(const Gpt& model) {
 void apply_method(Gpt& model, Method m, const PeftOptions& o, std::uint64_t seed) {
     switch (m) {
         case Method::full: return;
+        case Method::qlora:
+            if (o.lora_variant == LoraVariant::dora)
+                throw Error("[train] DoRA needs the fp32 base weights' column norms; QLoRA keeps the base in NF4 "
+                            "only: use --method lora --dora, or qlora without --dora");
+            if (!model.store()) qlora_quantize_base(model, o.qlora);
+            [[fallthrough]];
         case Method::lora: {
             if (lora_find(model)) return freeze_base(model);
             LoraConfig c;

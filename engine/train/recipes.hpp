@@ -8,6 +8,7 @@
 #include "data/tasks.hpp"
 #include "peft/lora.hpp"
 #include "peft/prefix.hpp"
+#include "peft/qlora.hpp"
 #include "peft/soft_prompt.hpp"
 #include "train/trainer.hpp"
 
@@ -26,11 +27,12 @@ struct PretrainSpec {
 
 // full: every parameter; the rest are PEFT methods (engine/peft, docs/peft.md). prompt and ptuning are soft
 // prompts (prompt tuning, P-tuning): n virtual tokens before every row; prefix: per-layer key/value prefixes.
-enum class Method { full, lora, bitfit, partial, ia3, adapter, prompt, ptuning, prefix };
+// qlora: LoRA on a frozen base whose block matrices are stored in NF4 (peft/qlora.hpp).
+enum class Method { full, lora, bitfit, partial, ia3, adapter, prompt, ptuning, prefix, qlora };
 
 // The options of the PEFT methods; each method reads its own.
 struct PeftOptions {
-    int rank = 8;                          // lora: r
+    int rank = 8;                          // lora, qlora: r (the lora options apply to qlora's adapter too)
     float alpha = 16.0f;                   // lora: scale alpha / r (alpha / sqrt(r) with rslora)
     LoraScaling scaling = LoraScaling::standard;
     std::vector<std::string> targets = {"c_attn", "c_proj", "c_fc"};  // lora: module names (PEFT matching)
@@ -41,6 +43,7 @@ struct PeftOptions {
     std::int64_t bottleneck = 16;          // adapter: Houlsby bottleneck width m
     SoftPromptConfig soft_prompt;          // prompt, ptuning, prefix: virtual tokens, init, encoder width
     PrefixProjection prefix_projection = PrefixProjection::none;  // prefix: the reparameterisation MLP
+    QloraBaseOptions qlora;                // qlora: the NF4 base's group size and double quantization
 };
 
 struct FinetuneSpec {

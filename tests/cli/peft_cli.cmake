@@ -57,6 +57,41 @@ if(ia3_adapter_line STREQUAL "" OR NOT ia3_adapter_line STREQUAL ia3_merged_line
 endif()
 run_ok(generate_ia3 generate --model "${WORK}/base" --adapter "${WORK}/ia3_ad" --prompt "rev ab" --max-tokens 3)
 
+# QLoRA: the same adapter as LoRA (r 4: 4,096 trainable) on a base whose block matrices are stored in NF4. Its
+# folder is a plain PEFT LoRA folder; eval --load-in-4bit rounds the base as training stored it, which must score
+# exactly what the same adapter scores on `tunelab quantize`'s nf4 folder of the same scheme (another code path:
+# quant_io's packed folder, dequantized on load).
+run_ok(qlora finetune --base "${WORK}/base" --task reverse --method qlora --rank 4 --alpha 8 --steps 3 --batch 4
+       --out "${WORK}/ft_qlora")
+if(NOT LAST_OUT MATCHES "trainable 4096 of " OR NOT LAST_OUT MATCHES "quant_storage")
+  message(SEND_ERROR "qlora: expected 'trainable 4096 of' and a quant_storage peak in:\n${LAST_OUT}")
+endif()
+file(READ "${WORK}/ft_qlora/adapter_config.json" qlora_config)
+if(NOT qlora_config MATCHES "\"peft_type\": \"LORA\"")
+  message(SEND_ERROR "the QLoRA adapter is not a PEFT LoRA folder:\n${qlora_config}")
+endif()
+run_ok(eval_qlora_4bit eval --model "${WORK}/base" --adapter "${WORK}/ft_qlora" --load-in-4bit --task reverse --n 4)
+string(REGEX MATCH "exact match[^\n]*" qlora_4bit_line "${LAST_OUT}")
+run_ok(quantize_nf4 quantize --model "${WORK}/base" --format nf4 --granularity per_group --group 64
+       --double-quant fp8_e4m3 --skip-embeddings --out "${WORK}/base_nf4")
+run_ok(eval_qlora_nf4_folder eval --model "${WORK}/base_nf4" --adapter "${WORK}/ft_qlora" --task reverse --n 4)
+string(REGEX MATCH "exact match[^\n]*" qlora_folder_line "${LAST_OUT}")
+if(qlora_4bit_line STREQUAL "" OR NOT qlora_4bit_line STREQUAL qlora_folder_line)
+  message(SEND_ERROR "--load-in-4bit (${qlora_4bit_line}) and the nf4 folder (${qlora_folder_line}) disagree")
+endif()
+run_ok(generate_qlora generate --model "${WORK}/base" --adapter "${WORK}/ft_qlora" --load-in-4bit --prompt "rev ab"
+       --max-tokens 3)
+expect_exit2(qlora_dora "DoRA needs the fp32 base" finetune --base "${WORK}/base" --task reverse --method qlora --dora --out "${WORK}/x18")
+expect_exit2(qlora_group_other "--qlora-group and --double-quant are for --method qlora only" finetune --base "${WORK}/base" --task reverse --method lora --qlora-group 32 --out "${WORK}/x19")
+expect_exit2(qlora_double_quant "double" finetune --base "${WORK}/base" --task reverse --method qlora --double-quant fp4 --out "${WORK}/x20")
+expect_exit2(load_in_4bit_alone "--load-in-4bit needs --adapter" eval --model "${WORK}/base" --load-in-4bit --task reverse --n 2)
+expect_exit2(load_in_4bit_ia3 "--load-in-4bit is for LoRA adapters" eval --model "${WORK}/base" --adapter "${WORK}/ft_ia3" --load-in-4bit --task reverse --n 2)
+foreach(x x18 x19 x20)
+  if(EXISTS "${WORK}/${x}")
+    message(SEND_ERROR "bad qlora input still wrote ${WORK}/${x}")
+  endif()
+endforeach()
+
 # Soft prompts on add (reverse's 31-token examples leave nano's 32 positions no room): prompt n 4: n C = 128;
 # ptuning n 4, H 16: n C + 2 C H + H^2 + 2 H + C = 1,472; H = C (default): 3,296. Each writes a PEFT folder that
 # eval --adapter reads back. prefix n 4: 2 n L C = 512; with --prefix-projection, H 16:
@@ -127,7 +162,7 @@ expect_exit2(virtual_too_many "virtual tokens must be 1..31" finetune --base "${
 expect_exit2(virtual_no_room "use at most 2 virtual tokens" finetune --base "${WORK}/base" --task reverse --method prompt --virtual-tokens 12 --out "${WORK}/x12")
 expect_exit2(prompt_init "unknown prompt init 'vocab'" finetune --base "${WORK}/base" --task add --method prompt --prompt-init vocab --out "${WORK}/x13")
 expect_exit2(prompt_init_text "needs a non-empty init text" finetune --base "${WORK}/base" --task add --method prompt --prompt-init text --out "${WORK}/x14")
-expect_exit2(dora_other "--dora and --lora-dropout are for --method lora only" finetune --base "${WORK}/base" --task add --method prefix --dora --out "${WORK}/x15")
+expect_exit2(dora_other "--dora and --lora-dropout are for --method lora and qlora only" finetune --base "${WORK}/base" --task add --method prefix --dora --out "${WORK}/x15")
 expect_exit2(dropout_one "LoRA dropout must be in \\[0, 1\\)" finetune --base "${WORK}/base" --task reverse --method lora --lora-dropout 1 --out "${WORK}/x16")
 expect_exit2(projection_other "--prefix-projection is for --method prefix only" finetune --base "${WORK}/base" --task add --method lora --prefix-projection --out "${WORK}/x17")
 expect_exit2(prefix_other_base "another base model" eval --model "${WORK}/tiny" --adapter "${WORK}/sp_prefix_512" --task add --n 2)

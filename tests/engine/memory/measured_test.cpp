@@ -66,6 +66,31 @@ TEST(PredictedVsMeasured, NanoPeftMethods) {
     }
 }
 
+// The targets: tiny and small under LoRA and QLoRA (full is above), every category.
+TEST(PredictedVsMeasured, TinyAndSmallLoraAndQlora) {
+    for (const char* preset : {"tiny", "small"})
+        for (MethodKind kind : {MethodKind::lora, MethodKind::qlora}) {
+            SCOPED_TRACE(std::string(preset) + " " + std::string(method_name(kind)));
+            const Comparison c = run(preset, 2, 64, {kind, 8, LoraTargets::all_linear});
+            expect_prediction_matches(c);
+            EXPECT_EQ(c.measurement->trainable, c.prediction.trainable);
+        }
+}
+
+// QLoRA: the block matrices leave the fp32 weights (and the gradient buffer) for NF4 storage, 4.127 bits each
+// plus a 4-byte mean per matrix; the ledger's quant_storage matches that to the byte.
+TEST(PredictedVsMeasured, QloraMovesTheMatricesToNf4Storage) {
+    const Comparison lora = run("tiny", 2, 64, {MethodKind::lora, 8, LoraTargets::all_linear});
+    const Comparison qlora = run("tiny", 2, 64, {MethodKind::qlora, 8, LoraTargets::all_linear});
+    const GptConfig c = find_preset("tiny").config;
+    const double matrices = double(c.n_layer * 12 * c.n_embd * c.n_embd);
+    auto peak = [](const Comparison& x, MemCategory k) { return double(x.measurement->peak[std::size_t(k)]); };
+    EXPECT_EQ(peak(lora, MemCategory::weights) - peak(qlora, MemCategory::weights), 4 * matrices);
+    EXPECT_EQ(peak(lora, MemCategory::grads) - peak(qlora, MemCategory::grads), 4 * matrices);
+    EXPECT_EQ(peak(qlora, MemCategory::quant_storage), matrices * (4 + 8.0 / 64 + 32.0 / (64 * 256)) / 8 + 4 * 16);
+    EXPECT_EQ(peak(lora, MemCategory::optimizer), peak(qlora, MemCategory::optimizer));
+}
+
 // fp32 AdamW: weights + grads + m + v = 4 x N x 4 bytes; the course's N x 3 x 4 misses one copy exactly.
 TEST(PredictedVsMeasured, CourseFormulaMissesOneCopyOfTheWeights) {
     const Comparison c = run("nano", 2, 16);
@@ -81,7 +106,6 @@ TEST(PredictedVsMeasured, MethodsTheEngineCannotRunArePredictedOnly) {
     spec.config = find_preset("nano").config;
     spec.method.kind = MethodKind::prompt_tuning;
     EXPECT_FALSE(is_measurable(MethodKind::prompt_tuning));
-    EXPECT_FALSE(is_measurable(MethodKind::qlora));
     EXPECT_THROW(measure_training(spec), Error);
     const Comparison c = compare_on_engine(spec, Measure::yes);
     EXPECT_FALSE(c.measurement.has_value());

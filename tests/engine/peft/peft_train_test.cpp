@@ -68,7 +68,7 @@ TEST_P(MethodImproves, HeldOutLossFallsAndOptimizerStateIsTrainableOnly) {
 
 INSTANTIATE_TEST_SUITE_P(Peft, MethodImproves,
                          ::testing::Values(Method::full, Method::lora, Method::bitfit, Method::partial, Method::ia3,
-                                           Method::adapter),
+                                           Method::adapter, Method::qlora),
                          [](const auto& info) { return method_name(info.param); });
 
 // The held-out loss is measured with the soft prompt attached (response_loss prepends it like training does).
