@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <type_traits>
 
 #include "core/error.hpp"
@@ -160,6 +161,29 @@ Vec<const float> RoundingBackend::read(Vec<const float> v, int slot) {
     return {m.data, v.n};
 }
 
+void RoundingBackend::set_activation_bits(int bits) {
+    if (bits != 0 && (bits < 2 || bits > 16))
+        throw Error("[backend] activation bits must be 0 (off) or 2..16, got " + std::to_string(bits));
+    activation_bits_ = bits;
+}
+
+Mat<const float> RoundingBackend::quantize_input(Mat<const float> x) {
+    if (activation_bits_ == 0 || !x.data) return x;
+    const double qmax = double((1 << (activation_bits_ - 1)) - 1);
+    float* s = scratch(6, x.rows * x.cols);
+    for (std::int64_t r = 0; r < x.rows; ++r) {
+        const float* in = x.row(r);
+        float* out = s + r * x.cols;
+        double absmax = 0;
+        for (std::int64_t j = 0; j < x.cols; ++j) absmax = std::max(absmax, double(std::fabs(in[j])));
+        const double scale = double(float(absmax / qmax));  // the stored per-token scale is an fp32
+        for (std::int64_t j = 0; j < x.cols; ++j)
+            out[j] = scale == 0 ? 0.0f
+                                : float(std::clamp(std::nearbyint(double(in[j]) / scale), -qmax, qmax) * scale);
+    }
+    return {s, x.rows, x.cols};
+}
+
 void RoundingBackend::round_out(MatView out) {
     if (!out.data) return;
     for (std::int64_t r = 0; r < out.rows; ++r) round_span(precision_, out.row(r), out.cols, counts());
@@ -258,7 +282,7 @@ void RoundingBackend::layernorm_backward(const LayerNormGradArgs<float>& a) {
 void RoundingBackend::linear_forward(const LinearArgs<float>& a) {
     phase_ = Phase::forward;
     LinearArgs<float> g = a;
-    g.x = read(a.x, 0), g.w = read(a.w, 1), g.b = read(a.b, 2);
+    g.x = quantize_input(read(a.x, 0)), g.w = read(a.w, 1), g.b = read(a.b, 2);
     inner_.linear_forward(g);
     round_out(a.out);
 }
@@ -266,7 +290,7 @@ void RoundingBackend::linear_forward(const LinearArgs<float>& a) {
 void RoundingBackend::linear_backward(const LinearGradArgs<float>& a) {
     phase_ = Phase::backward;
     LinearGradArgs<float> g = a;
-    g.x = read(a.x, 0), g.w = read(a.w, 1);
+    g.x = quantize_input(read(a.x, 0)), g.w = read(a.w, 1);
     g.dw = zeroed_like(a.dw, scratch(4, numel_of(a.dw)));
     g.db = zeroed_like(a.db, scratch(5, numel_of(a.db)));
     inner_.linear_backward(g);

@@ -67,6 +67,15 @@ public:
     const RoundingStats& stats() const { return stats_; }
     void reset_stats() { stats_ = {}; }
 
+    // [activation quantization] Rounds the input x of every linear op to signed `bits`-bit integers with one
+    // absmax scale per row, computed on the fly (per token, dynamic: W8A8 as LLM.int8 and SmoothQuant's
+    // baseline run it; BitNet b1.58's 8-bit activations). Codes are symmetric, -(2^(bits-1) - 1) ..
+    // 2^(bits-1) - 1, rounded half to even. Backward computes dW from the same rounded x and passes dx straight
+    // through (the straight-through estimator). 0 turns it off. Independent of the precision; the LM head (a
+    // plain gemm) is not a linear op and stays unquantized, as W8A8 recipes keep it.
+    void set_activation_bits(int bits);
+    int activation_bits() const { return activation_bits_; }
+
     Backend& inner() const { return inner_; }
     Device device() const override { return inner_.device(); }
     std::string name() const override;
@@ -114,6 +123,7 @@ private:
     float* scratch(int slot, std::int64_t n);             // host floats, reused; contents undefined
     Mat<const float> read(Mat<const float> m, int slot);  // a master weight: a rounded copy; else m itself
     Vec<const float> read(Vec<const float> v, int slot);
+    Mat<const float> quantize_input(Mat<const float> x);  // activation_bits_ > 0: a rounded copy (slot 6)
     void round_out(MatView out);  // rounds in place and counts
     void round_out(VecView out) { round_out(MatView(out.data, 1, out.n)); }
     // dst = beta dst + round(contribution), in FP32: contribution is a scratch (dst.rows, dst.cols) the op
@@ -126,6 +136,7 @@ private:
 
     Backend& inner_;
     Precision precision_;
+    int activation_bits_ = 0;
     Phase phase_ = Phase::forward;
     RoundingStats stats_;
     std::vector<Range> ranges_;

@@ -1,11 +1,13 @@
 // Experiments of lesson 04 (quantization), all starting from a base fine-tuned on a task (obtain_finetuned):
 // ptq_sweep (formats x granularity x embeddings), qat_vs_ptq (one scheme: PTQ, QAT recovery curve, weight
-// histograms), bitnet (ternary PTQ vs ternary QAT), mixed_bit (bits by sensitivity vs uniform). engine/quant.
+// histograms), bitnet (ternary PTQ vs ternary QAT), mixed_bit (bits by sensitivity vs uniform),
+// activation_quant (W8A8 and narrower activations, per token). engine/quant.
 #include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <tuple>
 
+#include "backend/rounding_backend.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
 #include "experiments/all_experiments.hpp"
@@ -178,8 +180,10 @@ struct QatRun {
 
 // QAT under the plan, and the control: identical training (data, steps, lr) without the quantizer, then PTQ.
 // Without the control, QAT gets credit for the extra training itself (large on an under-trained model).
+// With `act` (a RoundingBackend quantizing activations) the QAT model runs on it: weights and activations train
+// quantized together; the control stays fp32 in both.
 QatRun train_qat_and_control(const ExperimentArgs& a, RunContext& ctx, Start& s, const QuantPlan& plan,
-                             QatStart start, SteMode ste, Result& r) {
+                             QatStart start, SteMode ste, Backend* act, Result& r) {
     FinetuneSpec spec;
     spec.task = s.spec.task;
     spec.steps = a.integer("steps");
@@ -187,6 +191,7 @@ QatRun train_qat_and_control(const ExperimentArgs& a, RunContext& ctx, Start& s,
     spec.lr = float(a.real("qat_lr"));
     QatRun run;
     run.qat = starting_model(s, start, ctx);
+    if (act) run.qat = clone_model_onto(*run.qat, *act);
     Gpt& q = *run.qat;
     DashboardRecorder rec(r, ctx, "QAT " + short_name(plan.front().scheme),
                           std::max<std::int64_t>(1, spec.steps / 10),
@@ -196,7 +201,7 @@ QatRun train_qat_and_control(const ExperimentArgs& a, RunContext& ctx, Start& s,
     ctx.progress(0, 1, "the fp32 control: the same training without the quantizer");
     run.control = starting_model(s, start, ctx);
     run.summary.is_cancelled = finetune(*run.control, spec, nullptr, ctx.cancel).is_cancelled;
-    run.control_ptq = clone_model(*run.control);
+    run.control_ptq = act ? clone_model_onto(*run.control, *act) : clone_model(*run.control);
     apply_ptq(*run.control_ptq, plan);
     return run;
 }
@@ -215,8 +220,10 @@ void add_weight_histograms(Result& r, const QuantTarget& h, const std::vector<co
 
 // PTQ of the fine-tuned model vs QAT (from the fine-tuned model, or fine-tuning the base under QAT), with the
 // fp32 control, the QAT run's dashboard and the histograms of one MLP matrix before and after.
+// act_bits > 0: the PTQ and QAT rows also round every linear input to that many bits per token (BitNet's 8-bit
+// absmax activations); the fp32 rows do not.
 Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantScheme& scheme,
-                      EmbeddingPolicy emb, QatStart start, SteMode ste) {
+                      EmbeddingPolicy emb, QatStart start, SteMode ste, int act_bits) {
     Result r;
     Start s;
     if (!obtain_start(a, ctx, s)) return r.is_cancelled = true, r;
@@ -224,12 +231,15 @@ Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantSchem
     const ReferenceDist ref = capture_reference(fp, s.test);
     const QuantPlan plan = uniform_plan(fp, scheme, emb);
     const double bpw = footprint(fp, plan).bits_per_quantized_weight();
-    auto ptq = clone_model(fp);
+    RoundingBackend act(*s.backend);
+    act.set_activation_bits(act_bits);
+    auto ptq = act_bits ? clone_model_onto(fp, act) : clone_model(fp);
     apply_ptq(*ptq, plan);
-    QatRun run = train_qat_and_control(a, ctx, s, plan, start, ste, r);
+    QatRun run = train_qat_and_control(a, ctx, s, plan, start, ste, act_bits ? &act : nullptr, r);
     if (run.summary.is_cancelled) return r.is_cancelled = true, r;
     ctx.progress(0, 1, "scoring");
-    const std::string n = short_name(scheme), steps = std::to_string(a.integer("steps"));
+    const std::string n = short_name(scheme) + (act_bits ? " A" + std::to_string(act_bits) : ""),
+                      steps = std::to_string(a.integer("steps"));
     Table t{"quality", kQualityColumns, {}};
     const std::vector<std::tuple<std::string, std::string, Gpt*, double>> rows = {
         {"fp32", "fp32 (fine-tuned)", &fp, 32.0},
@@ -250,6 +260,7 @@ Result qat_comparison(const ExperimentArgs& a, RunContext& ctx, const QuantSchem
     r.tables.push_back(std::move(t));
     r.scalars.push_back({"bits_per_weight", bpw, "bits"});
     r.scalars.push_back({"qat_seconds", run.summary.seconds, "s"});
+    r.scalars.push_back({"activation_bits", act_bits ? double(act_bits) : 32.0, "bits"});
     const QuantTarget& h =
         plan[std::min<std::size_t>(plan.size() - 1, emb == EmbeddingPolicy::quantize ? 4 : 2)].target;
     add_weight_histograms(r, h, {&fp, ptq.get(), run.qat.get()},
@@ -262,14 +273,15 @@ Result run_qat_vs_ptq(const ExperimentArgs& a, RunContext& ctx) {
         make_scheme(a.choice("format"), a.choice("granularity"), a.integer("group_size"));
     return qat_comparison(a, ctx, scheme, parse_embeddings(a.choice("embeddings")),
                           a.choice("start") == "base" ? QatStart::base : QatStart::finetuned,
-                          a.choice("ste") == "clipped" ? SteMode::clipped : SteMode::identity);
+                          a.choice("ste") == "clipped" ? SteMode::clipped : SteMode::identity,
+                          a.choice("activations") == "int8" ? 8 : 0);
 }
 
 Result run_bitnet(const ExperimentArgs& a, RunContext& ctx) {
     const QuantScheme scheme = make_scheme("ternary", a.choice("granularity"), a.integer("group_size"));
     return qat_comparison(a, ctx, scheme, parse_embeddings(a.choice("embeddings")),
                           a.choice("start") == "base" ? QatStart::base : QatStart::finetuned,
-                          SteMode::identity);
+                          SteMode::identity, a.choice("activations") == "int8" ? 8 : 0);
 }
 
 // [SECTION] mixed_bit
@@ -322,6 +334,63 @@ Result run_mixed_bit(const ExperimentArgs& a, RunContext& ctx) {
     r.tables.push_back(std::move(st));
     r.scalars.push_back({"budget_bits_per_weight", budget, "bits"});
     r.scalars.push_back({"mixed_bits_per_weight", footprint(fp, mixed).bits_per_quantized_weight(), "bits"});
+    return r;
+}
+
+// [SECTION] activation_quant
+
+// Weights and/or activations in integers: the weights by PTQ (one scheme), the inputs of every linear op rounded
+// per token on the fly (RoundingBackend::set_activation_bits; the LM head stays fp32). Rows: fp32, weights only,
+// activations only and both, for each activation width.
+std::vector<int> parse_bits(const std::string& text) {
+    std::vector<int> out;
+    for (const std::string& item : split_list(text)) {
+        int b = 0;
+        try {
+            b = std::stoi(item);
+        } catch (const std::exception&) {
+            throw Error("[quant] act_bits: '" + item + "' is not a bit width; give e.g. 8,6,4");
+        }
+        if (b < 2 || b > 16) throw Error("[quant] act_bits: " + item + " is outside 2..16");
+        out.push_back(b);
+    }
+    return out;
+}
+
+Result run_activation_quant(const ExperimentArgs& a, RunContext& ctx) {
+    const std::vector<int> act_bits = parse_bits(a.text("act_bits"));
+    Result r;
+    Start s;
+    if (!obtain_start(a, ctx, s)) return r.is_cancelled = true, r;
+    Gpt& fp = *s.model.model;
+    const ReferenceDist ref = capture_reference(fp, s.test);
+    const QuantScheme w = make_scheme(a.choice("format"), a.choice("granularity"), a.integer("group_size"));
+    const QuantPlan plan = uniform_plan(fp, w, EmbeddingPolicy::keep_fp32);
+    const double bpw = footprint(fp, plan).bits_per_quantized_weight();
+    RoundingBackend rb(*s.backend);  // fp32: rounds nothing but the activations it is told to
+    const std::string wn = "W" + short_name(w);
+    Table t{"quality", {"model", "weight_bits", "activation_bits", "accuracy", "loss", "kl"}, {}};
+    auto score = [&](const std::string& key, const std::string& label, bool quantize_weights, int bits) {
+        if (ctx.is_cancelled()) return;
+        ctx.progress(std::int64_t(t.rows.size()), std::int64_t(2 + 2 * act_bits.size()), label);
+        auto m = clone_model_onto(fp, rb);
+        if (quantize_weights) apply_ptq(*m, plan);
+        rb.set_activation_bits(bits);
+        const QuantQuality q = measure_quality(*m, ref);
+        rb.set_activation_bits(0);
+        t.rows.push_back({label, quantize_weights ? bpw : 32.0, bits ? double(bits) : 32.0, 100 * q.accuracy, q.loss,
+                          q.kl});
+        add_quality_scalars(r, key, q);
+    };
+    score("fp32", "fp32", false, 0);
+    score("w", wn + ", fp32 activations", true, 0);
+    for (int b : act_bits) {
+        score("a" + std::to_string(b), "fp32 weights, int" + std::to_string(b) + " activations per token", false, b);
+        score("wa" + std::to_string(b), wn + ", int" + std::to_string(b) + " activations per token", true, b);
+    }
+    r.is_cancelled = ctx.is_cancelled();
+    r.tables.push_back(std::move(t));
+    r.scalars.push_back({"weight_bits_per_weight", bpw, "bits"});
     return r;
 }
 
@@ -389,13 +458,15 @@ void register_quant_experiments(ExperimentRegistry& reg) {
                           0,
                           {"identity", "clipped"},
                           "straight-through estimator: pass every gradient, or block saturated weights"});
+    qat.params.push_back({"activations", ParamKind::choice, "fp32", 0, 0, {"fp32", "int8"},
+                          "also round every linear input to int8 per token (PTQ and QAT rows)"});
     reg.add(std::move(qat));
 
     ExperimentInfo bit{
         "bitnet",
         "BitNet b1.58: ternary after the fact vs trained ternary",
-        "Every matrix in {-1, 0, 1} x mean|W| (absmean): ternarizing the fine-tuned model (PTQ) vs "
-        "training with ternary weights (QAT). Embeddings stay fp32 as in BitNet.",
+        "Every matrix in {-1, 0, 1} x mean|W| (absmean) with 8-bit absmax activations per token: ternarizing the "
+        "fine-tuned model (PTQ) vs training that way (QAT). Embeddings stay fp32 as in BitNet.",
         {},
         70,
         run_bitnet};
@@ -416,6 +487,8 @@ void register_quant_experiments(ExperimentRegistry& reg) {
                           0,
                           {"finetuned", "base"},
                           "QAT from the fine-tuned model, or fine-tune the base under QAT"});
+    bit.params.push_back({"activations", ParamKind::choice, "int8", 0, 0, {"int8", "fp32"},
+                          "BitNet b1.58's 8-bit absmax activations per token (PTQ and QAT rows), or fp32"});
     reg.add(std::move(bit));
 
     ExperimentInfo mix{
@@ -440,6 +513,19 @@ void register_quant_experiments(ExperimentRegistry& reg) {
     mix.params.push_back(
         {"embeddings", ParamKind::choice, "quantize", 0, 0, emb, "quantize the embeddings too"});
     reg.add(std::move(mix));
+
+    ExperimentInfo act{
+        "activation_quant",
+        "Activations in integers too: W8A8 and below",
+        "Rounds the input of every linear layer to int8 (and narrower) per token on the fly, with the weights "
+        "in fp32 or quantized by PTQ: fp32, weights only, activations only, both. The LM head stays fp32.",
+        {},
+        25,
+        run_activation_quant};
+    add_start_params(act.params);
+    add_scheme_params(act.params, "int8", "per_channel");
+    act.params.push_back({"act_bits", ParamKind::text, "8,6,4", 0, 0, {}, "activation widths, comma-separated (2..16)"});
+    reg.add(std::move(act));
 }
 
 }  // namespace tl

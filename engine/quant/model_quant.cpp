@@ -115,6 +115,15 @@ std::unique_ptr<Gpt> clone_model(const Gpt& model) {
     return copy;
 }
 
+std::unique_ptr<Gpt> clone_model_onto(const Gpt& model, Backend& backend) {
+    TL_ASSERT(!model.has_adapters() && !model.store(), "[quant] clone_model_onto: a plain fp32 model only");
+    auto copy = std::make_unique<Gpt>(backend, model.config());
+    std::vector<float> host(std::size_t(model.weights().numel()));
+    model.backend().copy_to_host(host.data(), model.weights().vec());
+    backend.copy_from_host(copy->weights().vec(), host.data());
+    return copy;
+}
+
 QuantScheme make_scheme(const std::string& format, const std::string& granularity, std::int64_t group_size) {
     QuantScheme s;
     const FormatInfo& f = find_format(format);

@@ -60,6 +60,8 @@ void apply_ptq(Gpt& model, const QuantPlan& plan);
 
 // A fresh model on the same backend with the same weights (Gpt is not copyable: it owns device buffers).
 std::unique_ptr<Gpt> clone_model(const Gpt& model);
+// The same on another backend (e.g. a RoundingBackend that quantizes activations), through host memory.
+std::unique_ptr<Gpt> clone_model_onto(const Gpt& model, Backend& backend);
 
 // "int4 per_group(32)" and the like, and parsing a scheme from the names the CLI and experiments use.
 QuantScheme make_scheme(const std::string& format, const std::string& granularity, std::int64_t group_size);

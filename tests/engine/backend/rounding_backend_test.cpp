@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -119,6 +120,89 @@ TEST_P(RoundingOps, LinearBackwardAddsRoundedContributionsInFp32) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, RoundingOps, ::testing::Values(Precision::bf16, Precision::fp16),
                          [](const auto& info) { return std::string(precision_name(info.param)); });
+
+// [activation quantization] The oracle rounds in double: scale = fp32(absmax / (2^(b-1) - 1)) per row,
+// q = round-half-even(x / scale) clamped to +-(2^(b-1) - 1), x_q = q * scale; then the plain CPU op on x_q.
+std::vector<float> quantized_rows(const std::vector<float>& x, std::int64_t rows, std::int64_t cols, int bits) {
+    const double qmax = std::pow(2.0, bits - 1) - 1;
+    std::vector<float> out(x.size());
+    for (std::int64_t r = 0; r < rows; ++r) {
+        double m = 0;
+        for (std::int64_t j = 0; j < cols; ++j) m = std::max(m, std::fabs(double(x[std::size_t(r * cols + j)])));
+        const double scale = double(float(m / qmax));
+        for (std::int64_t j = 0; j < cols; ++j) {
+            const double v = double(x[std::size_t(r * cols + j)]) / scale;
+            double q = std::floor(v + 0.5);
+            if (q - v == 0.5 && std::fmod(q, 2.0) != 0) q -= 1;  // a tie goes to the even integer
+            out[std::size_t(r * cols + j)] = float(std::clamp(q, -qmax, qmax) * scale);
+        }
+    }
+    return out;
+}
+
+class ActivationBits : public ::testing::TestWithParam<int> {};
+
+TEST_P(ActivationBits, LinearReadsPerTokenIntegerInputsAndTheSteKeepsDx) {
+    const int bits = GetParam();
+    auto cpu = make_cpu_backend({1});
+    RoundingBackend rb(*cpu);
+    rb.set_activation_bits(bits);
+    Rng rng(21);
+    const std::int64_t N = 7, C = 24, OC = 9;
+    auto x = randn(rng, N * C, 1.0f);
+    x[5] = 9.0f;  // an outlier: its row's scale grows, the other rows keep theirs
+    const auto w = randn(rng, C * OC, 0.3f), b = randn(rng, OC, 0.1f), dout = randn(rng, N * OC, 0.1f);
+    Tensor tw = upload(rb, w, MemCategory::weights), tb = upload(rb, b, MemCategory::weights);
+    Tensor tx = upload(rb, x, MemCategory::activations), tout = rb.tensor({N * OC}, MemCategory::activations);
+    Tensor tdw = rb.tensor({C * OC}, MemCategory::grads), tdb = rb.tensor({OC}, MemCategory::grads);
+    Tensor tdout = upload(rb, dout, MemCategory::activations), tdx = rb.tensor({N * C}, MemCategory::activations);
+    rb.linear_forward({tout.mat(N), tx.mat(N), tw.mat(C), tb.vec()});
+    rb.linear_backward({tdx.mat(N), tdw.mat(C), tdb.vec(), tdout.mat(N), tx.mat(N), tw.mat(C)});
+
+    const std::vector<float> xq = quantized_rows(x, N, C, bits);
+    std::vector<float> out(std::size_t(N * OC)), dx(std::size_t(N * C)), dw(std::size_t(C * OC), 0.0f),
+        db(std::size_t(OC), 0.0f), dx_plain(dx.size()), dw_plain(dw.size(), 0.0f), db_plain(db.size(), 0.0f);
+    cpu->linear_forward({MatView(out.data(), N, OC), CMatView(xq.data(), N, C), CMatView(w.data(), C, OC),
+                         CVecView(b.data(), OC)});
+    cpu->linear_backward({MatView(dx.data(), N, C), MatView(dw.data(), C, OC), VecView(db.data(), OC),
+                          CMatView(dout.data(), N, OC), CMatView(xq.data(), N, C), CMatView(w.data(), C, OC)});
+    EXPECT_TRUE(bitwise_equal(host(rb, tout), out));
+    EXPECT_TRUE(bitwise_equal(host(rb, tdw), dw)) << "dW comes from the rounded inputs the forward used";
+    EXPECT_TRUE(bitwise_equal(host(rb, tdx), dx)) << "dx = dout W^T: the straight-through estimator";
+    cpu->linear_backward({MatView(dx_plain.data(), N, C), MatView(dw_plain.data(), C, OC),
+                          VecView(db_plain.data(), OC), CMatView(dout.data(), N, OC), CMatView(x.data(), N, C),
+                          CMatView(w.data(), C, OC)});
+    EXPECT_FALSE(bitwise_equal(dw_plain, dw)) << "the rounding must have changed something";
+    int distinct = 0;  // at most 2^bits - 1 values per row
+    for (std::int64_t r = 0; r < N; ++r) {
+        std::vector<float> row(xq.begin() + r * C, xq.begin() + (r + 1) * C);
+        std::sort(row.begin(), row.end());
+        distinct = std::max(distinct, int(std::unique(row.begin(), row.end()) - row.begin()));
+    }
+    EXPECT_LE(distinct, (1 << bits) - 1);
+    EXPECT_TRUE(bitwise_equal(host(rb, tx), x)) << "the saved activation itself is not rounded";
+}
+
+INSTANTIATE_TEST_SUITE_P(RoundingBackend, ActivationBits, ::testing::Values(8, 4, 3));
+
+TEST(RoundingBackend, ActivationBitsOffIsThePlainOpAndBadWidthsAreErrors) {
+    auto cpu = make_cpu_backend({1});
+    RoundingBackend rb(*cpu);
+    EXPECT_THROW(rb.set_activation_bits(1), Error);
+    EXPECT_THROW(rb.set_activation_bits(17), Error);
+    rb.set_activation_bits(8);
+    rb.set_activation_bits(0);
+    Rng rng(3);
+    const std::int64_t N = 3, C = 5, OC = 4;
+    const auto x = randn(rng, N * C, 1.0f), w = randn(rng, C * OC, 0.3f), b = randn(rng, OC, 0.1f);
+    std::vector<float> want(std::size_t(N * OC));
+    Tensor tw = upload(rb, w, MemCategory::weights), tb = upload(rb, b, MemCategory::weights);
+    Tensor tx = upload(rb, x, MemCategory::activations), tout = rb.tensor({N * OC}, MemCategory::activations);
+    rb.linear_forward({tout.mat(N), tx.mat(N), tw.mat(C), tb.vec()});
+    cpu->linear_forward({MatView(want.data(), N, OC), CMatView(x.data(), N, C), CMatView(w.data(), C, OC),
+                         CVecView(b.data(), OC)});
+    EXPECT_TRUE(bitwise_equal(host(rb, tout), want));
+}
 
 // dlogits = w / norm (p - onehot): with logits (0, 0), +-0.5 / norm. norm = 2^26 gives +-2^-27, below fp16's
 // flush threshold 2^-25. Loss scaling by S = 2^16 (norm / S) gives 2^-11: kept, and exact after unscaling.
