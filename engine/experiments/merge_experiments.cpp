@@ -19,6 +19,7 @@
 #include "experiments/base_models.hpp"
 #include "merge/ensemble.hpp"
 #include "merge/merge.hpp"
+#include "merge/sign_conflict.hpp"
 #include "merge/moe_merge.hpp"
 #include "peft/lora.hpp"
 #include "train/evaluate.hpp"
@@ -254,6 +255,12 @@ void run_merge_methods(const ExperimentArgs& a, RunContext& ctx, TaskPair& p, Re
     add_row("ensemble (2 forwards)", ensemble_scores(p));
     r.tables.push_back(std::move(t));
     r.scalars.push_back({"best_merge_min_kept_pct", best, "%"});
+    // Where the two task vectors pull apart, after TIES' trim at this density (and untrimmed, as a scalar).
+    const SignConflictMap map = sign_conflicts(p.base_state, p.a, p.b, density);
+    r.matrices.push_back({"sign_conflict", std::int64_t(map.rows.size()), std::int64_t(map.cols.size()), map.share,
+                          map.rows, map.cols});
+    r.scalars.push_back({"sign_conflict_trimmed", 100 * map.overall, "%"});
+    r.scalars.push_back({"sign_conflict_untrimmed", 100 * sign_conflicts(p.base_state, p.a, p.b, 1.0).overall, "%"});
 }
 
 // lambda sweep of task arithmetic: base + lambda (dA + dB) ("sum_*"), and base + lambda dA alone ("a_only_*");
