@@ -74,17 +74,6 @@ struct FinetuneOptions {
     std::string double_quant = "fp8_e4m3";
 };
 
-// An adapter --out: new, empty, or an adapter folder (never a user's folder or a model).
-void check_adapter_folder(const std::filesystem::path& dir) {
-    namespace fs = std::filesystem;
-    const fs::path abs = fs::absolute(dir).lexically_normal();
-    if (!fs::is_directory(abs.parent_path()))
-        throw Error("[cli] --out " + dir.string() + ": the parent folder " + abs.parent_path().string() +
-                    " does not exist; create it first");
-    if (fs::exists(abs) && !(fs::is_directory(abs) && (fs::is_empty(abs) || fs::exists(abs / "adapter_config.json"))))
-        throw Error("[cli] --out " + dir.string() + " exists and is not an adapter folder; choose a new or empty folder");
-}
-
 void print_memory(const Backend& be, const char* what = "peak memory") {
     const MemoryLedger& m = be.ledger();
     std::printf("%s: %s total (", what, format_bytes(double(m.peak_total())).c_str());

@@ -29,4 +29,14 @@ void check_output_folder(const fs::path& dir) {
                     " is a non-empty folder that is not a tunelab model; choose a new or empty folder");
 }
 
+void check_adapter_folder(const fs::path& dir, const std::string& flag) {
+    const fs::path abs = fs::absolute(dir).lexically_normal();
+    if (!fs::is_directory(abs.parent_path()))
+        throw Error("[cli] " + flag + " " + dir.string() + ": the parent folder " + abs.parent_path().string() +
+                    " does not exist; create it first");
+    if (fs::exists(abs) && !(fs::is_directory(abs) && (fs::is_empty(abs) || fs::exists(abs / "adapter_config.json"))))
+        throw Error("[cli] " + flag + " " + dir.string() +
+                    " exists and is not an adapter folder; choose a new or empty folder");
+}
+
 }  // namespace tl::cli

@@ -21,6 +21,8 @@ std::unique_ptr<Backend> make_backend(const CommonOptions& opt);
 // Refuses (tl::Error) to overwrite anything but an empty folder or a tunelab model folder, and a missing parent,
 // so a mistyped --out can never replace a user's folder. Checked before any work starts.
 void check_output_folder(const std::filesystem::path& dir);
+// The same for an adapter folder: new, empty, or an adapter folder (never a user's folder or a model).
+void check_adapter_folder(const std::filesystem::path& dir, const std::string& flag = "--out");
 
 // The commands. Each adds a subcommand whose callback does the work; errors propagate as tl::Error.
 void add_pretrain_command(CLI::App& app);

@@ -145,6 +145,47 @@ if(NOT a STREQUAL b)
 endif()
 run_ok(eval_merged eval --model "${WORK}/merged2" --task reverse --n 4)
 
+# Combining adapters: cat stacks the factors (rank 4 + 4 = 8), so its merged model equals merging the two adapters
+# one after the other (another path: two plain merge-lora runs), and the combined PEFT folder scores the same
+# through eval --adapter; svd truncates the sum to --rank.
+run_ok(lora_sort finetune --base "${WORK}/base" --task sort --method lora --rank 4 --alpha 8 --steps 3 --batch 4
+       --out "${WORK}/ft_lora_sort")
+run_ok(combine_cat merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora,${WORK}/ft_lora_sort" --combine cat
+       --adapter-out "${WORK}/cat" --out "${WORK}/merged_cat")
+if(NOT LAST_OUT MATCHES "rank 8 on 8 modules")
+  message(SEND_ERROR "cat of two rank-4 adapters should have rank 8 on 8 modules:\n${LAST_OUT}")
+endif()
+run_ok(merge_one merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora" --out "${WORK}/merged_1")
+run_ok(merge_two merge-lora --base "${WORK}/merged_1" --adapter "${WORK}/ft_lora_sort" --out "${WORK}/merged_12")
+set(combine_lines "")
+foreach(how "--model;${WORK}/merged_cat" "--model;${WORK}/merged_12" "--model;${WORK}/base;--adapter;${WORK}/cat")
+  run_ok(eval_combined eval ${how} --task sort --n 4)
+  string(REGEX MATCH "exact match[^\n]*" line "${LAST_OUT}")
+  list(APPEND combine_lines "${line}")
+endforeach()
+list(REMOVE_DUPLICATES combine_lines)
+list(LENGTH combine_lines n_lines)
+if(NOT n_lines EQUAL 1)
+  message(SEND_ERROR "cat, sequential merges and the combined folder disagree: ${combine_lines}")
+endif()
+run_ok(combine_svd merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora,${WORK}/ft_lora_sort" --combine svd
+       --rank 2 --adapter-out "${WORK}/svd2")
+if(NOT LAST_OUT MATCHES "rank 2 on 8 modules")
+  message(SEND_ERROR "svd --rank 2 should give rank 2:\n${LAST_OUT}")
+endif()
+expect_exit2(combine_svd_no_rank "--combine svd needs --rank" merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora,${WORK}/ft_lora_sort" --combine svd --adapter-out "${WORK}/x21")
+expect_exit2(combine_weights "--weights has 1 values for 2 adapters" merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora,${WORK}/ft_lora_sort" --weights 1 --adapter-out "${WORK}/x22")
+expect_exit2(combine_rank_cat "--rank is for --combine svd only" merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora,${WORK}/ft_lora_sort" --rank 3 --adapter-out "${WORK}/x23")
+expect_exit2(combine_one "give two or more --adapter" merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora" --adapter-out "${WORK}/x24")
+expect_exit2(combine_unknown "--combine must be cat, linear or svd" merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora,${WORK}/ft_lora_sort" --combine ties --adapter-out "${WORK}/x25")
+expect_exit2(combine_other_modules "combine adapters of one" merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora,${WORK}/ad" --combine linear --adapter-out "${WORK}/x26")
+expect_exit2(combine_no_out "needs --out DIR and/or --adapter-out DIR" merge-lora --base "${WORK}/base" --adapter "${WORK}/ft_lora")
+foreach(x x21 x22 x23 x24 x25 x26)
+  if(EXISTS "${WORK}/${x}")
+    message(SEND_ERROR "bad merge-lora input still wrote ${WORK}/${x}")
+  endif()
+endforeach()
+
 run_ok(partial_named finetune --base "${WORK}/base" --task reverse --method partial --train-modules ln_f,mlp.c_proj
        --steps 2 --batch 4 --out "${WORK}/partial_named")
 expect_exit2(partial_unknown_module "matches no parameter" finetune --base "${WORK}/base" --task reverse
