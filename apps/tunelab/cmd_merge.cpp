@@ -1,5 +1,6 @@
 // `tunelab merge`: merge model folders with linear, slerp, task_arithmetic, ties, dare_linear/dare_ties,
-// passthrough or moe (sparse upcycling: merge/moe_merge.hpp), from flags or from a mergekit YAML config (--config). Thin: builds a MergeConfig, loads the models,
+// passthrough or moe (sparse upcycling: merge/moe_merge.hpp), from flags or from a mergekit YAML config (--config;
+// a mergekit-moe YAML, which has `experts:`, runs the upcycling). Thin: builds a MergeConfig, loads the models,
 // calls engine/merge (merge.hpp) and writes the result atomically. The methods are described in docs/merging.md.
 #include <chrono>
 #include <cstdio>
@@ -42,6 +43,46 @@ std::vector<std::string> prompts_of(const std::string& arg) {
     return out;
 }
 
+// One upcycling run, from the flags or from a mergekit-moe YAML: the expert folders with their prompts (empty for a
+// random router).
+struct MoeRun {
+    std::string base;
+    std::vector<std::string> models;
+    std::vector<std::vector<std::string>> prompts;  // per model, or empty
+    std::int64_t top_k = 2;
+    RouterInit router = RouterInit::random;
+    float aux_coef = 0.01f;
+    std::uint64_t seed = 0;
+};
+
+void run_moe(const MoeRun& run, const std::string& out) {
+    check_output_folder(out);
+    const auto start = std::chrono::steady_clock::now();
+    const ModelState base = read_model_state(run.base);
+    std::vector<ModelState> states;
+    for (const std::string& m : run.models) states.push_back(read_model_state(m));
+    MoeMergeSpec spec;
+    spec.base = &base;
+    spec.top_k = run.top_k;
+    spec.router = run.router;
+    spec.aux_loss_coef = run.aux_coef;
+    spec.seed = run.seed;
+    for (std::size_t i = 0; i < states.size(); ++i)
+        spec.experts.push_back({&states[i], run.prompts.empty() ? std::vector<std::string>{} : run.prompts[i],
+                                run.models[i]});
+    const ModelState merged = moe_merge(spec);
+    write_model_state(out, merged);
+    std::int64_t params = 0;
+    for (const auto& [name, t] : merged.tensors) params += t.numel();
+    std::printf("upcycled %zu models into a mixture of experts (top-%lld, %s router): %lld parameters, %lld layers; "
+                "%.3f s\n",
+                states.size(), (long long)run.top_k, std::string(router_init_name(run.router)).c_str(),
+                (long long)params, (long long)merged.config.n_layer,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::printf("saved %s (train it with: tunelab finetune --base %s --task TASK --out DIR)\n", out.c_str(),
+                out.c_str());
+}
+
 // `--method moe`: sparse upcycling, outside the tensor-by-tensor pipeline of merge_models (it runs the base).
 void run_moe_merge(const MergeOptions& o) {
     if (o.base.empty()) throw Error("[cli] merge --method moe needs --base DIR (attention and embeddings come from it)");
@@ -49,34 +90,24 @@ void run_moe_merge(const MergeOptions& o) {
     if (!o.prompts.empty() && o.prompts.size() != o.models.size())
         throw Error("[cli] --prompts has " + std::to_string(o.prompts.size()) + " values for " +
                     std::to_string(o.models.size()) + " --models; give one (task name or file) per model");
-    const RouterInit router = parse_router_init(o.router);
-    if (router == RouterInit::hidden && o.prompts.empty())
+    MoeRun run{o.base, o.models, {}, o.top_k, parse_router_init(o.router), o.aux_coef, o.seed};
+    if (run.router == RouterInit::hidden && o.prompts.empty())
         throw Error("[cli] --router hidden needs --prompts, one task name or prompt file per model");
-    check_output_folder(o.out);
-    const auto start = std::chrono::steady_clock::now();
-    const ModelState base = read_model_state(o.base);
-    std::vector<ModelState> states;
-    for (const std::string& m : o.models) states.push_back(read_model_state(m));
-    MoeMergeSpec spec;
-    spec.base = &base;
-    spec.top_k = o.top_k;
-    spec.router = router;
-    spec.aux_loss_coef = o.aux_coef;
-    spec.seed = o.seed;
-    for (std::size_t i = 0; i < states.size(); ++i)
-        spec.experts.push_back({&states[i], o.prompts.empty() ? std::vector<std::string>{} : prompts_of(o.prompts[i]),
-                                o.models[i]});
-    const ModelState merged = moe_merge(spec);
-    write_model_state(o.out, merged);
-    std::int64_t params = 0;
-    for (const auto& [name, t] : merged.tensors) params += t.numel();
-    std::printf("upcycled %zu models into a mixture of experts (top-%lld, %s router): %lld parameters, %lld layers; "
-                "%.3f s\n",
-                states.size(), (long long)o.top_k, o.router.c_str(), (long long)params,
-                (long long)merged.config.n_layer,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    std::printf("saved %s (train it with: tunelab finetune --base %s --task TASK --out DIR)\n", o.out.c_str(),
-                o.out.c_str());
+    for (const std::string& p : o.prompts) run.prompts.push_back(prompts_of(p));
+    run_moe(run, o.out);
+}
+
+// `--config` with a mergekit-moe YAML (it has `experts:`).
+void run_moe_config(const std::string& file, const std::string& out) {
+    const MoeConfig c = read_moe_config(file);
+    for (const std::string& n : c.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    MoeRun run{c.base_model, {}, {}, c.top_k, c.router, 0.01f, 0};
+    for (const MoeConfig::Expert& e : c.experts) {
+        run.models.push_back(e.path);
+        run.prompts.push_back(e.prompts);
+    }
+    if (run.router == RouterInit::random) run.prompts.clear();
+    run_moe(run, out);
 }
 
 ParamSchedule schedule_of(const std::vector<double>& values) { return {{}, DepthGradient{values}}; }
@@ -114,6 +145,7 @@ void run_merge(const MergeOptions& o, bool has_flags) {
     if (!o.config.empty() && has_flags)
         throw Error("[cli] give either --config FILE.yaml or the method flags (--method, --models, ...), not both");
     if (o.config.empty() && o.method == "moe") return run_moe_merge(o);
+    if (!o.config.empty() && is_moe_config(o.config)) return run_moe_config(o.config, o.out);
     const MergeConfig c = o.config.empty() ? config_from_flags(o) : read_merge_config(o.config);
     check_output_folder(o.out);  // before any work
     for (const std::string& n : c.notes) std::fprintf(stderr, "note: %s\n", n.c_str());

@@ -166,6 +166,72 @@ MergeConfig read_merge_config(const std::filesystem::path& file) {
     return parse_merge_config(read_file_text(file, kMaxConfigBytes), file.string());
 }
 
+namespace {
+
+YAML::Node load_yaml(std::string_view text, const Ctx& ctx) {
+    try {
+        return YAML::Load(std::string(text));
+    } catch (const YAML::Exception& e) {
+        ctx.fail(std::string("not valid YAML: ") + e.what());
+    }
+}
+
+std::vector<std::string> prompt_list(const YAML::Node& n, const std::string& where, const Ctx& ctx) {
+    if (!n.IsSequence()) ctx.fail(where + " must be a list of strings");
+    std::vector<std::string> out;
+    for (const auto& p : n) {
+        if (!p.IsScalar() || p.Scalar().empty()) ctx.fail(where + " must be a list of non-empty strings");
+        out.push_back(p.Scalar());
+    }
+    return out;
+}
+
+}  // namespace
+
+bool is_moe_config(const std::filesystem::path& file) {
+    const Ctx ctx{file.string()};
+    const YAML::Node root = load_yaml(read_file_text(file, kMaxConfigBytes), ctx);
+    return root.IsMap() && (root["experts"] || root["gate_mode"] || root["experts_per_token"]);
+}
+
+MoeConfig parse_moe_config(std::string_view text, std::string_view source_name) {
+    const Ctx ctx{std::string(source_name)};
+    const YAML::Node root = load_yaml(text, ctx);
+    check_keys(root, {"base_model", "gate_mode", "dtype", "experts_per_token", "experts"}, "the top level", ctx);
+    MoeConfig c;
+    if (!root["base_model"]) ctx.fail("base_model is missing (the model attention and embeddings come from)");
+    c.base_model = model_path(root["base_model"], "base_model", ctx);
+    if (root["gate_mode"]) {
+        const std::string mode = root["gate_mode"].as<std::string>();
+        if (mode == "cheap_embed")
+            ctx.fail("gate_mode cheap_embed (token embeddings of the prompts) is not built in tunelab; use hidden "
+                     "(hidden states of the prompts, mergekit-moe's default) or random");
+        if (mode != "hidden" && mode != "random") ctx.fail("gate_mode must be hidden or random, got '" + mode + "'");
+        c.router = parse_router_init(mode);
+    }
+    if (root["experts_per_token"]) c.top_k = std::int64_t(number(root["experts_per_token"], "experts_per_token", ctx));
+    if (!root["experts"] || !root["experts"].IsSequence() || root["experts"].size() == 0)
+        ctx.fail("experts must be a non-empty list");
+    for (const auto& e : root["experts"]) {
+        check_keys(e, {"source_model", "positive_prompts", "negative_prompts"}, "an experts entry", ctx);
+        if (!e["source_model"]) ctx.fail("every experts entry needs a source_model");
+        if (e["negative_prompts"])
+            ctx.fail("negative_prompts are not built in tunelab's hidden router; give positive_prompts only");
+        MoeConfig::Expert x{model_path(e["source_model"], "an experts entry", ctx), {}};
+        if (e["positive_prompts"]) x.prompts = prompt_list(e["positive_prompts"], "positive_prompts", ctx);
+        if (c.router == RouterInit::hidden && x.prompts.empty())
+            ctx.fail("gate_mode hidden needs positive_prompts for every expert (" + x.path + " has none)");
+        c.experts.push_back(std::move(x));
+    }
+    if (root["dtype"])
+        c.notes.push_back("dtype " + root["dtype"].as<std::string>() + " ignored: tunelab merges and writes float32");
+    return c;
+}
+
+MoeConfig read_moe_config(const std::filesystem::path& file) {
+    return parse_moe_config(read_file_text(file, kMaxConfigBytes), file.string());
+}
+
 std::vector<std::string> config_model_paths(const MergeConfig& c) {
     std::vector<std::string> out;
     auto add = [&](const std::string& p) {

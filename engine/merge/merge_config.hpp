@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "merge/merge.hpp"
+#include "merge/moe_merge.hpp"
 
 namespace tl {
 
@@ -46,5 +47,27 @@ MergeConfig read_merge_config(const std::filesystem::path& file);
 std::vector<std::string> config_model_paths(const MergeConfig& c);
 // The MergeSpec for loaded models (states[path] for every path of config_model_paths). Pointers into states.
 MergeSpec spec_from_config(const MergeConfig& c, const std::map<std::string, ModelState>& states);
+
+// mergekit-moe's own YAML (a separate tool and schema in mergekit): base_model, gate_mode (hidden or random;
+// cheap_embed is an error that says so), experts_per_token (default 2), experts with source_model and
+// positive_prompts (negative_prompts: an error), dtype noted and ignored. Unknown keys are errors.
+struct MoeConfig {
+    std::string base_model;
+    RouterInit router = RouterInit::hidden;  // mergekit-moe's default gate_mode
+    std::int64_t top_k = 2;
+    struct Expert {
+        std::string path;
+        std::vector<std::string> prompts;
+    };
+    std::vector<Expert> experts;
+    std::vector<std::string> notes;
+};
+
+// True when the YAML is a mergekit-moe config (it has experts, gate_mode or experts_per_token), false for a
+// mergekit one; tl::Error when the
+// file cannot be read or is not YAML.
+bool is_moe_config(const std::filesystem::path& file);
+MoeConfig parse_moe_config(std::string_view yaml_text, std::string_view source_name);
+MoeConfig read_moe_config(const std::filesystem::path& file);
 
 }  // namespace tl

@@ -23,6 +23,38 @@ run_ok(moe_finetune finetune --base "${WORK}/moe_h" --task reverse --steps 2 --o
 run_ok(moe_eval eval --model "${WORK}/moe_ft" --task reverse --n 2)
 run_ok(moe_generate generate --model "${WORK}/moe_ft" --prompt "rev abc" --max-tokens 4)
 
+# mergekit-moe's YAML (--config with `experts:`): a random gate with the flags' seed and top-k builds the same
+# model, byte for byte, as the flags; a hidden gate reads positive_prompts.
+file(WRITE "${WORK}/moe_random.yml" "base_model: ${WORK}/base\ngate_mode: random\ndtype: bfloat16\nexperts_per_token: 2\nexperts:\n  - source_model: ${WORK}/a\n  - source_model: ${WORK}/b\n")
+run_ok(moe_yaml_random merge --config "${WORK}/moe_random.yml" --out "${WORK}/moe_ry")
+file(SHA256 "${WORK}/moe_r/model.safetensors" flags_sha)
+file(SHA256 "${WORK}/moe_ry/model.safetensors" yaml_sha)
+if(NOT flags_sha STREQUAL yaml_sha)
+  message(SEND_ERROR "the mergekit-moe YAML (random gate) and the flags built different models")
+endif()
+if(NOT last_err MATCHES "dtype bfloat16 ignored")
+  message(SEND_ERROR "expected a note about dtype:\n${last_err}")
+endif()
+file(WRITE "${WORK}/moe_hidden.yml" "base_model: ${WORK}/base\ngate_mode: hidden\nexperts_per_token: 1\nexperts:\n  - source_model: ${WORK}/a\n    positive_prompts:\n      - \"rev abc\"\n      - \"rev hello\"\n  - source_model: ${WORK}/b\n    positive_prompts: [\"sort cab\"]\n")
+run_ok(moe_yaml_hidden merge --config "${WORK}/moe_hidden.yml" --out "${WORK}/moe_hy")
+file(READ "${WORK}/moe_hy/config.json" cfg_y)
+if(NOT cfg_y MATCHES "\"num_experts_per_tok\": 1")
+  message(SEND_ERROR "experts_per_token 1 did not reach config.json:\n${cfg_y}")
+endif()
+foreach(bad "cheap_embed;gate_mode: cheap_embed;is not built in tunelab"
+            "negative;gate_mode: random\nexperts:\n  - source_model: ${WORK}/a\n    negative_prompts: [x];negative_prompts are not built"
+            "no_prompts;gate_mode: hidden\nexperts:\n  - source_model: ${WORK}/a;needs positive_prompts"
+            "unknown_key;gate_mode: random\nshared_experts: 1;unknown key 'shared_experts'")
+  list(GET bad 0 name)
+  list(GET bad 1 body)
+  list(GET bad 2 fragment)
+  if(NOT body MATCHES "experts:")
+    set(body "${body}\nexperts:\n  - source_model: ${WORK}/a")
+  endif()
+  file(WRITE "${WORK}/${name}.yml" "base_model: ${WORK}/base\n${body}\n")
+  expect_exit2(yaml_${name} "${fragment}" "${WORK}/bad_${name}" merge --config "${WORK}/${name}.yml" --out "${WORK}/bad_${name}")
+endforeach()
+
 run_ok(deeper merge --method passthrough --models "${WORK}/base" "${WORK}/base" --out "${WORK}/deep")
 expect_exit2(top_k_above_experts "top-k 3 must be in 1..2" "${WORK}/bad1"
              merge --method moe --base "${WORK}/base" --models "${WORK}/a" "${WORK}/b" --top-k 3 --out "${WORK}/bad1")
