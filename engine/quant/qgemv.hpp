@@ -23,13 +23,20 @@ bool qgemv_supports(const QuantizedTensor& w);
 // or the sizes differ.
 void qgemv(const QuantizedTensor& w, std::span<const float> x, std::span<float> y, int threads = 0);
 
+// Which inner loop qgemv_q8 runs: `automatic` picks the fastest this CPU has; the others are there so that
+// tests can check each against the same oracle (tl::Error when the CPU lacks it: ask qgemv_q8_has_kernel).
+enum class Q8Kernel { automatic, avx512_vnni, avx2, portable };
+bool qgemv_q8_has_kernel(Q8Kernel kernel);
+
 // The same product with x rounded to int8 in blocks of 32 (scale = the block's absmax / 127) and integer dot
 // products, as llama.cpp runs its quantized GEMVs: no code is converted to float, so the kernel keeps up with
 // memory. The result differs from qgemv's by x's rounding (relative error ~ 2^-9 per element, averaging out
-// over a row). int8 and int4 only, per channel or per group of a multiple of 32; AVX2 (else the portable
-// loop).
+// over a row). int8 and int4 only, per channel or per group of a multiple of 32. int4 codes enter as unsigned
+// nibbles (w + 8) and each dot product starts from -8 x the sum of the x codes it meets, computed once per
+// call with x's rounding; vpdpbusd where the CPU has AVX512-VNNI, else maddubs (AVX2), else a portable loop.
 bool qgemv_q8_supports(const QuantizedTensor& w);
-void qgemv_q8(const QuantizedTensor& w, std::span<const float> x, std::span<float> y, int threads = 0);
+void qgemv_q8(const QuantizedTensor& w, std::span<const float> x, std::span<float> y, int threads = 0,
+              Q8Kernel kernel = Q8Kernel::automatic);
 
 // x rounded as qgemv_q8 rounds it (for tests and for the accuracy comparison): each block of 32 becomes
 // scale * round(x / scale), scale = absmax / 127.

@@ -87,13 +87,24 @@ INSTANTIATE_TEST_SUITE_P(Formats, Qgemv,
                                            Case{Format::fp8_e5m2, Granularity::per_group, 32}));
 
 // The int8-activation kernels against dequantize(W) times x rounded the same way (round_activations_q8), in
-// double: the integer dot products are exact, so only the scales' float products differ.
+// double: the integer dot products are exact, so only the scales' float products differ. Every kernel this
+// CPU has; 192 columns (6 blocks: pairs only) and 480 (15: a unit of 8 blocks, 3 pairs and a last single
+// block).
 TEST(QgemvQ8, MatchesDequantizedWeightsTimesRoundedActivations) {
-    for (const Case c :
-         {Case{Format::int8, Granularity::per_channel, 0}, Case{Format::int8, Granularity::per_group, 64},
-          Case{Format::int4, Granularity::per_group, 32}, Case{Format::int4, Granularity::per_channel, 0}}) {
-        SCOPED_TRACE(::testing::Message() << format_info(c.format).name << " group " << c.group);
-        const std::int64_t rows = 37, cols = 192;
+    struct Q8Case {
+        Case c;
+        std::int64_t cols;
+    };
+    for (const Q8Case qc : {Q8Case{{Format::int8, Granularity::per_channel, 0}, 192},
+                            Q8Case{{Format::int8, Granularity::per_group, 64}, 192},
+                            Q8Case{{Format::int4, Granularity::per_group, 32}, 192},
+                            Q8Case{{Format::int4, Granularity::per_channel, 0}, 192},
+                            Q8Case{{Format::int4, Granularity::per_group, 32}, 480},
+                            Q8Case{{Format::int4, Granularity::per_group, 96}, 480}}) {
+        const Case c = qc.c;
+        SCOPED_TRACE(::testing::Message()
+                     << format_info(c.format).name << " group " << c.group << " cols " << qc.cols);
+        const std::int64_t rows = 37, cols = qc.cols;
         Rng rng(44);
         const std::vector<float> w = randn(rng, rows * cols), x = randn(rng, cols);
         QuantScheme s;
@@ -108,10 +119,16 @@ TEST(QgemvQ8, MatchesDequantizedWeightsTimesRoundedActivations) {
         EXPECT_GT(worst, 0.0);  // x really was rounded...
         EXPECT_LT(worst,
                   0.5 * 4.5 / 127);  // ...to within half a step of the largest block's scale (|x| < 4.5)
-        for (const int threads : {1, 2}) {
-            std::vector<float> y(std::size_t(rows), NAN);
-            qgemv_q8(q, x, y, threads);
-            expect_close(y, oracle(q, xr, 1));
+        const std::vector<double> want = oracle(q, xr, 1);
+        for (const Q8Kernel kernel :
+             {Q8Kernel::automatic, Q8Kernel::avx512_vnni, Q8Kernel::avx2, Q8Kernel::portable}) {
+            if (!qgemv_q8_has_kernel(kernel)) continue;
+            for (const int threads : {1, 2}) {
+                SCOPED_TRACE(::testing::Message() << "kernel " << int(kernel) << " threads " << threads);
+                std::vector<float> y(std::size_t(rows), NAN);
+                qgemv_q8(q, x, y, threads, kernel);
+                expect_close(y, want);
+            }
         }
     }
 }
