@@ -10,6 +10,7 @@
 #include "merge/lora_merge.hpp"
 #include "model/model_io.hpp"
 #include "peft/lora_io.hpp"
+#include "peft/peft_common.hpp"
 
 namespace tl::cli {
 
@@ -37,21 +38,22 @@ std::vector<float> host_values(const Gpt& model, const std::string& name) {
     return v;
 }
 
-// One adapter folder as factors (validated against the base by loading it onto a fresh copy of the base).
-LoraFactorSet read_factors(const std::string& dir, const std::string& base, Backend& backend, LoraConfig& config) {
-    LoadedModel m = load_model(base, backend);
-    const LoraAdapter& lora = load_lora_adapter(dir, *m.model);
+// One adapter folder as factors: loaded onto the base (which validates names and shapes), read, detached again.
+LoraFactorSet read_factors(const std::string& dir, Gpt& base, LoraConfig& config) {
+    const LoraAdapter& lora = load_lora_adapter(dir, base);
     if (lora.config().variant == LoraVariant::dora)
         throw Error("[cli] " + dir + " is a DoRA adapter: its magnitudes do not combine as B A sums; merge it alone");
     config = lora.config();
     LoraFactorSet out;
     for (const LoraAdapter::Module& mod : lora.modules()) {
         LoraFactors f;
-        f.A = {{config.r, mod.in}, host_values(*m.model, mod.a_name())};
-        f.B = {{mod.out, config.r}, host_values(*m.model, mod.b_name())};
+        f.A = {{config.r, mod.in}, host_values(base, mod.a_name())};
+        f.B = {{mod.out, config.r}, host_values(base, mod.b_name())};
         f.scale = config.scale();
         out.emplace(mod.path, std::move(f));
     }
+    base.detach_adapters();
+    unfreeze_all(base);
     return out;
 }
 
@@ -92,7 +94,7 @@ void run_merge_lora(const MergeLoraOptions& o) {
     } else {
         std::vector<LoraFactorSet> sets;
         LoraConfig config;
-        for (const std::string& dir : o.adapters) sets.push_back(read_factors(dir, o.base, *backend, config));
+        for (const std::string& dir : o.adapters) sets.push_back(read_factors(dir, *base.model, config));
         const LoraFactorSet combined = merge_lora(sets, spec);  // tl::Error: other modules, ranks, shapes
         attach_factors(*base.model, combined, config);
         std::printf("combined %zu adapters with %s: rank %lld on %zu modules\n", o.adapters.size(), o.combine.c_str(),

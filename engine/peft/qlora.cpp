@@ -33,7 +33,12 @@ std::int64_t groups_per_row(std::int64_t cols, std::int64_t group) { return (col
 
 class Nf4Store final : public FrozenMatrixStore {
 public:
-    Nf4Store(Backend& backend, const QloraBaseOptions& o) : backend_(backend), options_(o) {}
+    Nf4Store(Backend& backend, const QloraBaseOptions& o) : backend_(backend), options_(o) {
+        if (o.double_quant == DoubleQuant::none) return;
+        // The 256 values an 8-bit scale code can stand for, decoded once (decode runs per layer per pass).
+        const FormatInfo& f = format_info(o.double_quant == DoubleQuant::int8 ? Format::int8 : Format::fp8_e4m3);
+        for (std::uint32_t c = 0; c < 256; ++c) scale_unit_[c] = format_decode(f, c);
+    }
     ~Nf4Store() override { backend_.ledger().on_free(MemCategory::quant_storage, std::size_t(bytes_)); }
 
     void add(const std::string& name, const QuantizedTensor& q) {
@@ -80,14 +85,14 @@ public:
 private:
     double group_scale(const Nf4Matrix& m, std::int64_t b) const {
         if (m.scale_codes.empty()) return double(m.scales[std::size_t(b)]);
-        const Format f = options_.double_quant == DoubleQuant::int8 ? Format::int8 : Format::fp8_e4m3;
-        const double unit = format_decode(format_info(f), m.scale_codes[std::size_t(b)]);
+        const double unit = scale_unit_[m.scale_codes[std::size_t(b)]];
         const double s2 = double(m.scale_scales[std::size_t(b / options_.double_quant_block)]);
         return double(float(unit * s2 + double(m.scale_mean)));
     }
 
     Backend& backend_;
     QloraBaseOptions options_;
+    std::array<double, 256> scale_unit_{};
     std::map<std::string, Nf4Matrix> matrices_;
     std::int64_t bytes_ = 0;
 };
