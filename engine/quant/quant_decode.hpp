@@ -42,15 +42,16 @@ TL_HD float fp8_e4m3_value(std::uint32_t byte) {
     return bits_to_float(sign | ((e + 120u) << 23) | (m << 20));
 }
 
-// The NF4 code book (formats/codebook.hpp's kNf4Codebook; quant_layout_test checks the two agree).
-#if defined(__CUDACC__)
-__host__ __device__
-#endif
-inline constexpr float kNf4[16] = {
-    -1.0f,                 -0.6961928009986877f,  -0.5250730514526367f, -0.39491748809814453f,
-    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-    0.07958029955625534f,  0.16093020141124725f,  0.24611230194568634f,  0.33791524171829224f,
-    0.44070982933044434f,  0.5626170039176941f,   0.7229568362236023f,   1.0f};
+// The NF4 code book (formats/codebook.hpp's kNf4Codebook; quant_layout_test checks the two agree). A table
+// local to the function, so device code can use it too (kernels copy it to shared memory once per block).
+TL_HD float nf4_value(std::uint32_t code) {
+    constexpr float book[16] = {
+        -1.0f,                 -0.6961928009986877f,  -0.5250730514526367f, -0.39491748809814453f,
+        -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+        0.07958029955625534f,  0.16093020141124725f,  0.24611230194568634f,  0.33791524171829224f,
+        0.44070982933044434f,  0.5626170039176941f,   0.7229568362236023f,   1.0f};
+    return book[code & 0xFu];
+}
 
 // IEEE binary16 bits to float (scales are stored as fp16 when not double-quantized).
 TL_HD float fp16_value(std::uint16_t h) {

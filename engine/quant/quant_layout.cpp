@@ -37,7 +37,7 @@ float decode_code(QuantKind kind, std::uint32_t code) {
     switch (kind) {
         case QuantKind::int8: return qdecode::int8_value(code);
         case QuantKind::int4: return qdecode::int4_value(code);
-        case QuantKind::nf4: return qdecode::kNf4[code];
+        case QuantKind::nf4: return qdecode::nf4_value(code);
         case QuantKind::fp8_e4m3: return qdecode::fp8_e4m3_value(code);
     }
     return 0;

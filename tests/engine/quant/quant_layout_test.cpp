@@ -45,7 +45,7 @@ TEST(QuantDecode, EveryCodeMatchesTheFormatTable) {
     for (std::uint32_t n = 0; n < 16; ++n) {
         // int4 two's complement code c is stored as nibble c ^ 8 = value + 8.
         EXPECT_EQ(qdecode::int4_value(n ^ 8u), float(format_decode(format_info(Format::int4), n))) << n;
-        EXPECT_EQ(qdecode::kNf4[n], kNf4Codebook[n]) << n;
+        EXPECT_EQ(qdecode::nf4_value(n), kNf4Codebook[n]) << n;
     }
     for (std::uint32_t h = 0; h < 65536; ++h) {
         const double want = format_decode(format_info(Format::fp16), h);
