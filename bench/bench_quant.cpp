@@ -2,11 +2,19 @@
 // matrix, in GB/s of float32 input, with the scheme's accuracy (SQNR, dB) and bits per weight as counters.
 // The reference point for the scalar codec is the CPU's own F16C conversion (one instruction per 8 values).
 // These are the reference (specification) codecs, not tuned kernels. Read with docs/formats.md.
+// `bench_quant --device cuda [--quick] [--act bf16|fp16] [--reps N]` runs the GPU benchmarks instead
+// (bench_quant_cuda.cpp: quantized GEMV/GEMM against cuBLAS and the memory roofline; docs/benchmarks.md).
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
+
+#include "bench_quant_cuda.hpp"
+#include "core/error.hpp"
 
 #include "core/rng.hpp"
 #include "formats/quantizer.hpp"
@@ -121,4 +129,49 @@ BENCHMARK_CAPTURE(BM_Dequantize, nf4_g64_dq, scheme(Format::nf4, G::per_group, 6
 }  // namespace
 }  // namespace tl
 
-BENCHMARK_MAIN();
+// Our flags come out of argv before Google Benchmark reads the rest (--benchmark_out=... and the like).
+int main(int argc, char** argv) {
+    std::string device = "cpu";
+    tl::bench::CudaQuantOptions cuda;
+    std::vector<char*> rest = {argv[0]};
+    bool has_filter = false;
+    try {
+        for (int i = 1; i < argc; ++i) {
+            const std::string a = argv[i];
+            auto value = [&]() -> std::string {
+                if (i + 1 >= argc) throw tl::Error("[bench_quant] " + a + " needs a value");
+                return argv[++i];
+            };
+            if (a == "--device") {
+                device = value();
+            } else if (a == "--quick") {
+                cuda.quick = true;
+            } else if (a == "--act") {
+                cuda.act = value();
+            } else if (a == "--reps") {
+                const std::string v = value();
+                char* end = nullptr;
+                cuda.reps = int(std::strtol(v.c_str(), &end, 10));
+                if (end == v.c_str() || *end != 0) throw tl::Error("[bench_quant] --reps needs an integer; got '" + v + "'");
+            } else {
+                has_filter = has_filter || a.rfind("--benchmark_filter", 0) == 0;
+                rest.push_back(argv[i]);
+            }
+        }
+        if (device != "cpu" && device != "cuda")
+            throw tl::Error("[bench_quant] --device must be cpu or cuda; got '" + device + "'");
+        if (device == "cuda") tl::bench::register_cuda_quant_benchmarks(cuda);
+    } catch (const tl::Error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
+    }
+    // Each device runs only its own cases unless a filter says otherwise.
+    static char cpu_filter[] = "--benchmark_filter=^BM_", cuda_filter[] = "--benchmark_filter=^cuda/";
+    if (!has_filter) rest.push_back(device == "cuda" ? cuda_filter : cpu_filter);
+    int n = int(rest.size());
+    benchmark::Initialize(&n, rest.data());
+    if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return 2;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

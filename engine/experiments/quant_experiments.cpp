@@ -130,9 +130,12 @@ Result run_ptq_sweep(const ExperimentArgs& a, RunContext& ctx) {
             const std::string f = entry.substr(0, at),
                               g = at == std::string::npos ? g0 : entry.substr(at + 1);
             if (at != std::string::npos && g0 != grans.front()) continue;
-            const QuantScheme scheme = make_scheme(f, g, a.integer("group_size"));
+            QuantScheme scheme = make_scheme(f, g, a.integer("group_size"));
             if (scheme.granularity != parse_granularity(g))
                 continue;  // unscaled formats: once, as per_tensor
+            // QLoRA's double quantization of the group scales (bench_quant --device cuda times these schemes)
+            if (scheme.granularity == Granularity::per_group)
+                scheme.double_quant = parse_double_quant(a.choice("double_quant"));
             for (const EmbeddingPolicy e : embs) {
                 if (ctx.is_cancelled()) return r.is_cancelled = true, r;
                 ctx.progress(done++, total, short_name(scheme) + ", embeddings " + embeddings_name(e));
@@ -419,6 +422,13 @@ void register_quant_experiments(ExperimentRegistry& reg) {
         {"granularities", ParamKind::text, "per_channel", 0, 0, {}, "comma-separated granularities"});
     sweep.params.push_back(
         {"group_size", ParamKind::integer, "32", 1, 4096, {}, "per_group: weights per scale"});
+    sweep.params.push_back({"double_quant",
+                            ParamKind::choice,
+                            "none",
+                            0,
+                            0,
+                            {"none", "fp8_e4m3", "int8"},
+                            "per_group: store the scales double-quantized (QLoRA) instead of as fp16"});
     sweep.params.push_back({"embeddings",
                             ParamKind::choice,
                             "both",
