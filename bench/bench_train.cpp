@@ -1,5 +1,7 @@
 // bench_train: training and inference throughput of the presets on the CPU backend, as tokens/s and GFLOP/s;
-// generation (KV cache, batch 1) as new tokens/s; the peak resident memory of training.
+// generation (KV cache, batch 1) as new tokens/s; the peak resident memory of training. `--device cuda
+// [--precision fp32,tf32,bf16,fp16]` instead times training and forward of tiny, small and medium on the GPU,
+// one row per preset and GEMM precision (benchmarks train_step/<preset>/cuda_<precision>, forward_only/...).
 // FLOPs per token use the standard estimate 6N (forward + backward matmuls) + 12 L T C (attention), per
 // Kaplan et al. 2020 / the PaLM appendix; inference is a third of the training matmuls.
 // `bench_train --breakdown` instead prints which op costs what share of a training step (through a
@@ -12,12 +14,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "backend/timed_backend.hpp"
+#include "core/backend.hpp"
 #include "core/error.hpp"
 #include "data/batch.hpp"
 #include "data/corpus.hpp"
@@ -131,12 +136,105 @@ void generate(benchmark::State& state, const char* preset_name) {
     state.SetLabel("batch 1, 1-token prompt, " + std::to_string(n_new) + " new tokens, greedy, KV cache");
 }
 
-BENCHMARK_CAPTURE(train_step, tiny, "tiny")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(train_step, small, "small")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(forward_only, tiny, "tiny")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(forward_only, small, "small")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(generate, tiny, "tiny")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(generate, small, "small")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+// The CPU rows, registered in main unless --device cuda: train_step/<preset>/<threads>/real_time, ... (the
+// names compare_pytorch.py filters on). train_step first: its peak_RSS_MiB is training's.
+void register_cpu_benchmarks() {
+    using Fn = void (*)(benchmark::State&, const char*);
+    for (const auto& [name, fn] : {std::pair<const char*, Fn>{"train_step", train_step},
+                                   {"forward_only", forward_only},
+                                   {"generate", generate}})
+        for (const char* preset : {"tiny", "small"})
+            benchmark::RegisterBenchmark((std::string(name) + "/" + preset).c_str(), fn, preset)
+                ->Arg(1)
+                ->Arg(2)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+}
+
+// [SECTION] --device cuda: training and forward on the GPU ------------------------------------------------
+// The same Trainer step and forward as the CPU rows, in each GEMM precision. The GPU runs ops asynchronously,
+// so each iteration is timed on the host clock up to a synchronize() (Google Benchmark's manual time), and
+// tokens/s is computed from those times. peak_device_MiB: the backend's ledger (every cudaMalloc'd byte of
+// the model, activations, gradients, optimizer and scratch), not the process's RSS.
+using Clock = std::chrono::steady_clock;
+
+double device_mib(const Backend& be) { return double(be.ledger().peak_total()) / (1024.0 * 1024.0); }
+
+void set_gpu_counters(benchmark::State& state, const Preset& p, const Batch& b, double flops_per_token,
+                      double seconds, const Backend& be) {
+    const double tokens = double(b.B) * b.T * double(state.iterations());
+    state.counters["tokens/s"] = seconds > 0 ? tokens / seconds : 0.0;
+    state.counters["FLOP/s"] = benchmark::Counter(seconds > 0 ? tokens * flops_per_token / seconds : 0.0,
+                                                  benchmark::Counter::kDefaults, benchmark::Counter::kIs1000);
+    state.counters["peak_device_MiB"] = device_mib(be);
+    state.SetLabel(std::string(p.name) + ", batch " + std::to_string(b.B) + " x T " + std::to_string(b.T) +
+                   ", " + be.name());
+}
+
+void train_step_gpu(benchmark::State& state, Backend& be, const Preset& p) {
+    be.ledger().reset_peaks();
+    Trainer t(be, p);
+    t.warm_up();  // plans the buffers and lets cuBLAS pick its kernels outside the timed loop
+    be.synchronize();
+    double seconds = 0;
+    for (auto _ : state) {
+        const auto start = Clock::now();
+        t.step();
+        be.synchronize();
+        const double s = std::chrono::duration<double>(Clock::now() - start).count();
+        state.SetIterationTime(s);
+        seconds += s;
+    }
+    set_gpu_counters(state, p, t.batch, train_flops_per_token(p.config), seconds, be);
+}
+
+void forward_only_gpu(benchmark::State& state, Backend& be, const Preset& p) {
+    be.ledger().reset_peaks();
+    Gpt model(be, p.config);
+    model.init_gpt2(1);
+    CorpusStream corpus(1);
+    const Batch b = corpus_batch(corpus, p.batch, int(p.config.n_positions));
+    for (int i = 0; i < 3; ++i) model.forward(b.tokens.data(), nullptr, b.B, b.T);
+    be.synchronize();
+    double seconds = 0;
+    for (auto _ : state) {
+        const auto start = Clock::now();
+        model.forward(b.tokens.data(), nullptr, b.B, b.T);
+        be.synchronize();
+        const double s = std::chrono::duration<double>(Clock::now() - start).count();
+        state.SetIterationTime(s);
+        seconds += s;
+    }
+    set_gpu_counters(state, p, b, train_flops_per_token(p.config) / 3, seconds, be);
+}
+
+using GpuBench = void (*)(benchmark::State&, Backend&, const Preset&);
+
+// One backend per precision, made before any benchmark runs (so no GPU, or no CUDA in the build, is exit 2
+// with the backend's message), kept for the process.
+void register_gpu_benchmarks(const std::vector<std::unique_ptr<Backend>>& backends,
+                             const std::vector<GemmPrecision>& precisions) {
+    for (const char* preset : {"tiny", "small", "medium"}) {
+        const Preset& p = find_preset(preset);
+        for (std::size_t i = 0; i < precisions.size(); ++i) {
+            Backend* be = backends[i].get();
+            const std::string tail =
+                std::string("/") + preset + "/cuda_" + std::string(gemm_precision_name(precisions[i]));
+            for (const auto& [name, fn] : {std::pair<const char*, GpuBench>{"train_step", train_step_gpu},
+                                           {"forward_only", forward_only_gpu}})
+                benchmark::RegisterBenchmark((name + tail).c_str(),
+                                             [be, &p, fn = fn](benchmark::State& st) {
+                                                 try {  // a CUDA error in a run fails that row only
+                                                     fn(st, *be, p);
+                                                 } catch (const std::exception& e) {
+                                                     st.SkipWithError(e.what());
+                                                 }
+                                             })
+                    ->Unit(benchmark::kMillisecond)
+                    ->UseManualTime();
+        }
+    }
+}
 
 // [SECTION] --breakdown: the share of a training step each op takes -------------------------------------
 
@@ -181,6 +279,11 @@ struct BreakdownOptions {
     std::string preset = "tiny";
     int steps = 20;
     std::vector<int> threads = {1, 2};
+};
+
+struct DeviceOptions {
+    std::string device = "cpu";
+    std::vector<GemmPrecision> precisions;  // empty: fp32 (--device cuda only)
 };
 
 void print_breakdown(const Preset& p, int threads, int steps) {
@@ -252,13 +355,59 @@ bool take_breakdown_flags(int& argc, char** argv, BreakdownOptions& opt) {
     return is_breakdown;
 }
 
+// Takes --device cpu|cuda and --precision fp32,tf32,bf16,fp16 (also as --device=cuda, --precision=bf16) out
+// of argv. tl::Error for a bad value or --precision without --device cuda.
+void take_device_flags(int& argc, char** argv, DeviceOptions& opt) {
+    int kept = 1;
+    std::string precisions;
+    auto value = [&](int& i, std::string_view flag) -> std::string {
+        const std::string_view a = argv[i];
+        if (a.size() > flag.size() && a[flag.size()] == '=') return std::string(a.substr(flag.size() + 1));
+        if (i + 1 >= argc) throw Error("[bench_train] " + std::string(flag) + " needs a value");
+        return argv[++i];
+    };
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a == "--device" || a.starts_with("--device="))
+            opt.device = value(i, "--device");
+        else if (a == "--precision" || a.starts_with("--precision="))
+            precisions = value(i, "--precision");
+        else
+            argv[kept++] = argv[i];
+    }
+    argc = kept;
+    if (opt.device != "cpu" && opt.device != "cuda")
+        throw Error("[bench_train] --device must be cpu or cuda, got '" + opt.device + "'");
+    if (!precisions.empty() && opt.device != "cuda")
+        throw Error("[bench_train] --precision is for --device cuda (the CPU rows are FP32); got " +
+                    precisions);
+    for (std::size_t pos = 0; pos < precisions.size();) {
+        const std::size_t comma = std::min(precisions.find(',', pos), precisions.size());
+        opt.precisions.push_back(parse_gemm_precision(precisions.substr(pos, comma - pos)));
+        pos = comma + 1;
+    }
+    if (opt.precisions.empty()) opt.precisions.push_back(GemmPrecision::fp32);
+}
+
 }  // namespace
 }  // namespace tl
 
 int main(int argc, char** argv) {
     tl::BreakdownOptions opt;
+    tl::DeviceOptions dev;
+    std::vector<std::unique_ptr<tl::Backend>> gpus;  // --device cuda: one per precision, alive for every run
     try {
+        tl::take_device_flags(argc, argv, dev);
+        if (dev.device == "cuda") {
+            for (const tl::GemmPrecision p : dev.precisions)
+                gpus.push_back(tl::make_cuda_backend({0, p}));
+            std::fprintf(stderr, "bench_train on %s\n", gpus.front()->name().c_str());
+        }
         if (tl::take_breakdown_flags(argc, argv, opt)) {
+            if (dev.device == "cuda")
+                throw tl::Error(
+                    "[bench_train] --breakdown times ops on the CPU only (GPU ops run asynchronously; use nsys "
+                    "there)");
             const bool is_bad_thread = std::ranges::any_of(opt.threads, [](int n) { return n < 1; });
             if (opt.steps < 1 || opt.threads.empty() || is_bad_thread)
                 throw tl::Error(
@@ -272,6 +421,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", e.what());
         return 2;
     }
+    if (dev.device == "cuda")
+        tl::register_gpu_benchmarks(gpus, dev.precisions);
+    else
+        tl::register_cpu_benchmarks();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

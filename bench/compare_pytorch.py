@@ -16,6 +16,12 @@ Usage:  /usr/bin/python3 bench/compare_pytorch.py [build/bench/bench_train] [--p
             [--blas-dir DIR] [--json OUT]
 How to read the output, and the numbers measured: docs/benchmarks.md.
 
+On a GPU (section [GPU] below; docs/cuda.md):  bench/compare_pytorch.py build-cuda/bench/bench_train --device cuda
+            [--precision fp32,tf32,bf16,fp16] [--presets tiny,small,medium] [--rounds 1] [--repeats 5] [--no-compile]
+trains and runs forward on the GPU: tunelab's bench_train --device cuda against PyTorch eager and torch.compile,
+in the same precision (tf32: torch.backends.cuda.matmul.allow_tf32; bf16/fp16: torch.autocast, fp16 with a
+GradScaler), and prints tokens/s of each, the ratios tunelab/PyTorch, peak GPU memory and the GPU's name.
+
 PyTorch's GEMMs go to whatever libblas.so.3 the system picked. Debian's python3-torch runs on the reference
 (netlib) BLAS unless OpenBLAS is installed, and is then ~20x slower at GEMMs than it should be: this script
 points the PyTorch process at OpenBLAS when it finds it (libopenblas0-pthread) and says which BLAS it loaded.
@@ -23,6 +29,7 @@ OpenBLAS keeps its own thread pool, which torch.set_num_threads does not govern,
 OMP_NUM_THREADS are set in the PyTorch process's environment before torch is imported.
 """
 import argparse
+import contextlib
 import glob
 import importlib.util
 import json
@@ -38,8 +45,10 @@ import time
 PRESETS = {
     "tiny": dict(V=257, T=128, C=128, L=4, H=4, B=16),
     "small": dict(V=257, T=256, C=256, L=6, H=8, B=8),
+    "medium": dict(V=257, T=256, C=512, L=8, H=8, B=8),
 }
 WARMUP_STEPS = 3
+CPU_PRESETS = ("small", "tiny")  # bench_train's CPU rows; medium is timed on the GPU only
 RATE_MODES = ("train", "forward", "generate")  # the tokens/s rows of the table, in this order
 MIN_REPEAT_S = 0.5  # a PyTorch generation repetition: whole generations for at least this, as Google Benchmark
 
@@ -86,7 +95,7 @@ def build_model(torch, cfg):
                 # LayerNorm weights keep their 1
 
         def forward(self, tokens, last_only=False):
-            x = self.wte(tokens) + self.wpe(torch.arange(tokens.shape[1]))
+            x = self.wte(tokens) + self.wpe(torch.arange(tokens.shape[1], device=tokens.device))
             for block in self.h:
                 x = block(x, self.mask)
             x = self.ln_f(x)
@@ -109,13 +118,15 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def tokens_per_s(run, tokens_per_call, calls, repeats):
-    """Median over `repeats` timings of `calls` calls each."""
+def tokens_per_s(run, tokens_per_call, calls, repeats, sync=lambda: None):
+    """Median over `repeats` timings of `calls` calls each; sync() (the GPU's) before each clock reading."""
     rates = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         for _ in range(calls):
             run()
+        sync()
         rates.append(tokens_per_call * calls / (time.perf_counter() - start))
     return statistics.median(rates)
 
@@ -350,11 +361,229 @@ def print_report(args, results, reports, blas_dir):
                   f"| {rep['train']:,.0f} | {rep.get('forward', float('nan')):,.0f} "
                   f"| {rep.get('generate', float('nan')):,.0f} | {rep['peak_rss_MiB']:,.1f} |")
 
+# --------------------------------------------------------------------------------------------------------------
+# [GPU] --device cuda: both sides on the GPU, in the same GEMM precision. tunelab: bench_train --device cuda, one
+# process per round for every preset and precision. PyTorch: one worker process per variant (eager, compile) and
+# round, every preset and precision in turn; a variant that fails (torch.compile without a working Triton, say) is
+# reported as such and the others still print.
+
+GPU_VARIANTS = ("eager", "compile")
+GPU_PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+
+
+def gpu_worker(args):
+    import torch
+    F = torch.nn.functional
+    if not torch.cuda.is_available():
+        sys.exit("compare_pytorch worker: PyTorch sees no CUDA device (torch.cuda.is_available() is False)")
+    dev = torch.device("cuda")
+    out = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0), "variant": args.variant, "runs": []}
+    for preset in args.presets:
+        for precision in args.precisions:
+            cfg = PRESETS[preset]
+            B, T, V = cfg["B"], cfg["T"], cfg["V"]
+            torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"  # fp32: true FP32 GEMMs, as tunelab's
+            torch.backends.cudnn.allow_tf32 = precision == "tf32"
+            amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+            autocast = (lambda: torch.autocast("cuda", dtype=amp)) if amp else contextlib.nullcontext
+            torch.manual_seed(0)
+            model = build_model(torch, cfg).to(dev)
+            run = model  # torch.compile's wrapper is made inside the try below: a failure there is this row's
+            decay = [p for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(("wte", "wpe"))]
+            rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and not n.startswith(("wte", "wpe")))]
+            opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+                                    lr=1e-4, betas=(0.9, 0.95), eps=1e-8)
+            scaler = (torch.amp.GradScaler("cuda", enabled=precision == "fp16") if hasattr(torch.amp, "GradScaler")
+                      else torch.cuda.amp.GradScaler(enabled=precision == "fp16"))  # fp16: as tunelab's dynamic
+            data = torch.randint(0, V, (B, T + 1), device=dev)
+            x, y = data[:, :-1].contiguous(), data[:, 1:].contiguous()
+
+            def train_step():
+                opt.zero_grad(set_to_none=True)
+                with autocast():
+                    logits = run(x)
+                loss = F.cross_entropy(logits.float().view(-1, V), y.view(-1))
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(opt)
+                scaler.update()
+
+            def forward():
+                with torch.no_grad(), autocast():
+                    run(x)
+
+            row = {"preset": preset, "precision": precision}
+            try:
+                if args.variant == "compile":
+                    torch._dynamo.reset()  # each preset and precision compiles afresh (no cache-limit fallback)
+                    run = torch.compile(model)
+                torch.cuda.reset_peak_memory_stats()
+                start = time.perf_counter()
+                for _ in range(WARMUP_STEPS):  # torch.compile compiles here
+                    train_step()
+                torch.cuda.synchronize()
+                row["warmup_s"] = time.perf_counter() - start
+                row["train"] = tokens_per_s(train_step, B * T, args.steps, args.repeats, torch.cuda.synchronize)
+                row["peak_MiB"] = torch.cuda.max_memory_allocated() / 2**20
+                if not args.no_forward:
+                    for _ in range(WARMUP_STEPS):
+                        forward()
+                    row["forward"] = tokens_per_s(forward, B * T, 3 * args.steps, args.repeats,
+                                                  torch.cuda.synchronize)
+            except Exception as e:  # noqa: BLE001 - any failure of this variant is reported, not fatal
+                row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:200]
+            out["runs"].append(row)
+            del model, run, opt, scaler
+            torch.cuda.empty_cache()
+    print(json.dumps(out))
+
+
+def run_torch_gpu(args, variant):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--device", "cuda", "--variant", variant,
+           "--presets", ",".join(args.presets), "--precision", ",".join(args.precisions),
+           "--steps", str(args.steps), "--repeats", str(args.repeats)] + ["--no-forward"] * args.no_forward
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"variant": variant, "runs": [], "error": (out.stderr.strip().splitlines() or ["?"])[-1][:300]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_tunelab_gpu(args):
+    """{(preset, precision, mode): tokens/s} (median of bench_train's repetitions), {(preset, precision): peak MiB},
+    and bench_train's label (which names the GPU)."""
+    names = "train_step" + "|forward_only" * (not args.no_forward)
+    cmd = [args.bench, "--device", "cuda", "--precision", ",".join(args.precisions),
+           f"--benchmark_filter=^({names})/({'|'.join(args.presets)})/cuda_({'|'.join(args.precisions)})/manual_time$",
+           "--benchmark_format=json", f"--benchmark_repetitions={args.repeats}"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"compare_pytorch: {' '.join(cmd)} failed (exit {out.returncode}):\n{out.stderr}")
+    runs = [b for b in json.loads(out.stdout)["benchmarks"] if b.get("run_type") == "iteration"]
+    rates, memory, label = {}, {}, ""
+    for b in runs:
+        if "error_message" in b or "tokens/s" not in b:
+            continue
+        name, preset, tail = b["name"].split("/")[:3]
+        key = (preset, tail.removeprefix("cuda_"))
+        mode = "train" if name == "train_step" else "forward"
+        rates.setdefault(key + (mode,), []).append(b["tokens/s"])
+        if mode == "train":
+            memory[key] = b.get("peak_device_MiB")
+        label = b.get("label", label)
+    return {k: statistics.median(v) for k, v in rates.items()}, memory, label
+
+
+def measure_gpu(args):
+    """{(preset, precision, mode): {"tunelab": [per round], "eager": [...], "compile": [...]}}, the peak memory of
+    each side's training, the torch workers' reports and bench_train's label."""
+    results, memory, reports, label = {}, {}, [], ""
+    for r in range(args.rounds):
+        print(f"round {r + 1}/{args.rounds}: tunelab (bench_train --device cuda) ...", file=sys.stderr, flush=True)
+        tl, tl_memory, label = run_tunelab_gpu(args)
+        for key, rate in tl.items():
+            results.setdefault(key, {}).setdefault("tunelab", []).append(rate)
+        for key, mib in tl_memory.items():
+            memory.setdefault(key, {})["tunelab"] = mib
+        for variant in args.variants:
+            print(f"round {r + 1}/{args.rounds}: PyTorch {variant} ...", file=sys.stderr, flush=True)
+            rep = run_torch_gpu(args, variant)
+            rep["round"] = r + 1
+            reports.append(rep)
+            for row in rep["runs"]:
+                key = (row["preset"], row["precision"])
+                for mode in ("train", "forward"):
+                    if mode in row:
+                        results.setdefault(key + (mode,), {}).setdefault(variant, []).append(row[mode])
+                if "peak_MiB" in row:
+                    memory.setdefault(key, {})[variant] = row["peak_MiB"]
+    return results, memory, reports, label
+
+
+def print_gpu_report(args, results, memory, reports, label):
+    gpu = next((rep["gpu"] for rep in reports if rep.get("gpu")), None)
+    torch_version = next((rep["torch"] for rep in reports if rep.get("torch")), "?")
+    print(f"GPU: {gpu or 'unknown (no PyTorch worker ran)'}; tunelab: {label.split(', ', 2)[-1] if label else '?'}")
+    print(f"machine: {machine()}")
+    print(f"PyTorch {torch_version}; {args.rounds} round(s), each the median of {args.repeats} repetitions; "
+          "cells are the median over rounds\n")
+    med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+    fmt = lambda v: f"{v:,.0f}" if v else "-"  # noqa: E731
+    ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"  # noqa: E731
+    head = "| preset | precision | mode | tunelab tokens/s |"
+    rule = "|---|---|---|---:|"
+    for v in args.variants:
+        head += f" PyTorch {v} tokens/s | tunelab/{v} |"
+        rule += "---:|---:|"
+    print(head + "\n" + rule)
+    order = {p: i for i, p in enumerate(args.presets)}, {p: i for i, p in enumerate(args.precisions)}
+    for key in sorted(results, key=lambda k: (order[0].get(k[0], 9), order[1].get(k[1], 9), k[2] != "train")):
+        cell = results[key]
+        tl = med(cell.get("tunelab", []))
+        line = f"| {key[0]} | {key[1]} | {key[2]} | {fmt(tl)} |"
+        for v in args.variants:
+            pt = med(cell.get(v, []))
+            line += f" {fmt(pt)} | {ratio(tl, pt)} |"
+        print(line)
+    print("\nPeak GPU memory while training (MiB; tunelab: its ledger of every cudaMalloc'd byte; PyTorch: "
+          "torch.cuda.max_memory_allocated):\n")
+    print("| preset | precision | tunelab | " + " | ".join(f"PyTorch {v}" for v in args.variants) + " |")
+    print("|---|---|---:|" + "---:|" * len(args.variants))
+    for key in sorted(memory, key=lambda k: (order[0].get(k[0], 9), order[1].get(k[1], 9))):
+        m = memory[key]
+        print(f"| {key[0]} | {key[1]} | {m.get('tunelab') or 0:,.0f} | "
+              + " | ".join(f"{m[v]:,.0f}" if v in m else "-" for v in args.variants) + " |")
+    failed = {}  # (variant, error) -> the runs it hit (a whole worker: "all")
+    for rep in reports:
+        if rep.get("error"):
+            failed.setdefault((rep.get("variant"), rep["error"]), []).append("all")
+        for row in rep.get("runs", []):
+            if row.get("error"):
+                failed.setdefault((rep.get("variant"), row["error"]), []).append(f"{row['preset']} {row['precision']}")
+    for (variant, error), where in failed.items():
+        print(f"\nPyTorch {variant} failed ({', '.join(dict.fromkeys(where))}): {error}")
+    warm = [(rep["variant"], row["preset"], row["precision"], row["warmup_s"]) for rep in reports
+            for row in rep.get("runs", []) if "warmup_s" in row and rep.get("variant") == "compile"]
+    if warm:
+        print("\ntorch.compile's warm-up (3 steps, compilation included): "
+              + ", ".join(f"{p} {q} {s:.0f} s" for _, p, q, s in warm[: len(args.presets) * len(args.precisions)]))
+    print("\nBoth sides: the same GPT-2, batch and T as the CPU comparison, AdamW and clipping; tunelab's bf16/fp16 "
+          "convert only the GEMM operands (every other op FP32), PyTorch's autocast also runs GELU and the residual "
+          "adds of autocast outputs in 16-bit.")
+
+
+def main_gpu(args):
+    args.presets = [p for p in args.presets.split(",") if p]
+    args.precisions = [p for p in args.precision.split(",") if p]
+    bad = [p for p in args.presets if p not in PRESETS] + [p for p in args.precisions if p not in GPU_PRECISIONS]
+    if bad or not args.presets or not args.precisions:
+        sys.exit(f"compare_pytorch: unknown preset or precision {bad} (presets: {', '.join(PRESETS)}; precisions: "
+                 f"{', '.join(GPU_PRECISIONS)})")
+    args.variants = [v for v in GPU_VARIANTS if not (v == "compile" and args.no_compile)]
+    if args.worker:
+        return gpu_worker(args)
+    if args.rounds < 1 or args.repeats < 1 or args.steps < 1:
+        sys.exit("compare_pytorch: --rounds, --repeats and --steps must be >= 1")
+    if not os.access(args.bench, os.X_OK):
+        sys.exit(f"compare_pytorch: no bench_train at {args.bench} (build it with the cuda preset: cmake --build "
+                 "build-cuda --target bench_train, or pass its path)")
+    if importlib.util.find_spec("torch") is None:
+        sys.exit("compare_pytorch: PyTorch is missing (python3 -c 'import torch' fails)")
+    start = time.time()
+    results, memory, reports, label = measure_gpu(args)
+    print_gpu_report(args, results, memory, reports, label)
+    print(f"\n(measured in {time.time() - start:.0f} s)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": "cuda", "machine": machine(), "label": label, "torch_runs": reports,
+                       "results": [{"preset": k[0], "precision": k[1], "mode": k[2], **c} for k, c in results.items()],
+                       "memory": [{"preset": k[0], "precision": k[1], **m} for k, m in memory.items()]}, f, indent=1)
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("bench", nargs="?", default="build/bench/bench_train", help="tunelab's bench_train")
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--preset", choices=CPU_PRESETS, default="tiny")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--rounds", type=int, default=3, help="tunelab/PyTorch alternations per thread count")
     ap.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement (median kept)")
@@ -369,7 +598,19 @@ def main():
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--intra-threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--new-tokens", type=int, default=0, help=argparse.SUPPRESS)  # worker: 0 skips generate
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cuda: both sides on the GPU (the [GPU] section of this file; --threads, --preset, "
+                         "--no-generate, --torch-variants and --blas-dir do not apply)")
+    ap.add_argument("--precision", default="fp32",
+                    help="cuda: the GEMMs' precision, comma-separated: fp32, tf32, bf16, fp16 (default fp32)")
+    ap.add_argument("--presets", default="tiny,small,medium", help="cuda: comma-separated (default tiny,small,medium)")
+    ap.add_argument("--no-compile", action="store_true", help="cuda: PyTorch eager only, no torch.compile variant")
+    ap.add_argument("--variant", choices=GPU_VARIANTS, default="eager", help=argparse.SUPPRESS)  # the GPU worker's
     args = ap.parse_args()
+    if args.device == "cuda":
+        return main_gpu(args)
+    if args.precision != "fp32" or args.no_compile:
+        sys.exit("compare_pytorch: --precision and --no-compile are for --device cuda (the CPU comparison is FP32)")
     if args.worker:
         return worker(args)
 

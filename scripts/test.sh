@@ -32,7 +32,14 @@ case "$mode" in
         fi
         CUDACXX="$nvcc_path" cmake --preset cuda -DTL_BUILD_TESTS=ON
         # Only what the CUDA path adds; the CPU targets were built and tested by the default run.
-        cmake --build --preset cuda -j "$jobs" --target cuda_parity
+        cmake --build --preset cuda -j "$jobs" --target cuda_parity quant_parity bench_quant
+        # The checks of the checker need no GPU: the CPU backend and the reference kernels in the GPU's place, the
+        # tf32/bf16/fp16 cases on the host emulation of the GPU's operand rounding (docs/cuda.md).
+        for stand_in in --cpu --ref; do
+            out=$(build-cuda/tests/cuda/cuda_parity "$stand_in") ||
+                { grep -E '^FAIL|^      ' <<<"$out"; echo "cuda_parity $stand_in failed" >&2; exit 1; }
+            echo "cuda_parity $stand_in: $(tail -n 1 <<<"$out")"
+        done
         # The CUDA tests need a GPU; without one there is nothing to run (they would only skip).
         if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
             ctest --preset cuda -L cuda

@@ -1,8 +1,9 @@
 // `tunelab pretrain` and `tunelab finetune`: train, print a summary, save the model folder atomically.
 // finetune --method lora|qlora|bitfit|partial|ia3|adapter|prompt|ptuning|prefix applies a PEFT method (engine/peft,
 // docs/peft.md); LoRA (and QLoRA's adapter), IA3 and the soft prompts write Hugging Face PEFT folders (LoRA and IA3, with --merged-out,
-// also the merged model). --precision bf16|fp16 simulates low-precision training
-// (backend/rounding_backend.hpp) with --loss-scale none|dynamic|N (fp16 defaults to dynamic).
+// also the merged model). --precision bf16|fp16 simulates low-precision training on the CPU
+// (backend/rounding_backend.hpp); with --device cuda, --precision tf32|bf16|fp16 is the GPU GEMMs' real arithmetic
+// (core/backend.hpp GemmPrecision). Both take --loss-scale none|dynamic|N (fp16 defaults to dynamic).
 #include <filesystem>
 #include <chrono>
 #include <cstdio>
@@ -28,26 +29,56 @@ struct PrecisionOptions {
 };
 
 void add_precision_options(CLI::App& cmd, PrecisionOptions& o) {
-    cmd.add_option("--precision", o.precision, "fp32, or bf16/fp16 simulated bit-exactly on the CPU (FP32 master "
-                   "weights and accumulation)")->capture_default_str();
+    cmd.add_option("--precision", o.precision, "fp32; on the CPU bf16/fp16 simulated bit-exactly (FP32 master weights "
+                   "and accumulation); with --device cuda tf32, bf16 or fp16 run the GEMMs on the GPU's tensor cores "
+                   "(FP32 accumulation, master weights and optimizer)")->capture_default_str();
     cmd.add_option("--loss-scale", o.loss_scale, "none, dynamic (GradScaler: 2^16, x2 every 2000 good steps, /2 and "
                    "skip on inf) or a fixed number; auto: dynamic for fp16, none otherwise")->capture_default_str();
 }
 
-// Fills the spec's precision and loss scaling; returns the rounding wrapper the model must be built on (null for
-// fp32, where training runs on `backend` directly).
+// The backend for --device and --precision. On the CPU, bf16/fp16 are simulated: the model is built on the rounding
+// wrapper. On CUDA, --precision is the GEMMs' real arithmetic (CudaOptions::gemm) and the trainer's simulation stays
+// off (spec.precision fp32). Fills the spec's precision and loss scaling (auto: dynamic for fp16, none otherwise).
+struct TrainBackend {
+    std::unique_ptr<Backend> backend;
+    std::unique_ptr<RoundingBackend> rounding;        // CPU bf16/fp16 only
+    GemmPrecision gpu_gemm = GemmPrecision::fp32;     // --device cuda: what the GEMMs compute in
+    Backend& model_backend() const { return rounding ? *rounding : *backend; }
+};
+
 template <class Spec>
-std::unique_ptr<RoundingBackend> apply_precision(const PrecisionOptions& o, Spec& spec, Backend& backend) {
-    spec.precision = parse_precision(o.precision);
+TrainBackend make_train_backend(const CommonOptions& common, const PrecisionOptions& o, Spec& spec) {
     const bool is_auto = o.loss_scale == "auto";
+    TrainBackend tb;
+    if (common.device == "cuda") {
+        tb.gpu_gemm = parse_gemm_precision(o.precision);  // before the backend: a typo fails without a GPU too
+        spec.precision = Precision::fp32;
+        spec.loss_scale =
+            parse_loss_scaling(is_auto ? (tb.gpu_gemm == GemmPrecision::fp16 ? "dynamic" : "none") : o.loss_scale);
+        tb.backend = make_backend(common, tb.gpu_gemm);
+        return tb;
+    }
+    if (o.precision == "tf32")
+        throw Error("[cli] --precision tf32 is the GPU tensor cores' format: use it with --device cuda (on the CPU: "
+                    "fp32, or bf16/fp16 simulated)");
+    spec.precision = parse_precision(o.precision);
     spec.loss_scale = parse_loss_scaling(is_auto ? (spec.precision == Precision::fp16 ? "dynamic" : "none")
                                                  : o.loss_scale);
-    if (spec.precision == Precision::fp32) return nullptr;
-    return std::make_unique<RoundingBackend>(backend);
+    tb.backend = make_backend(common);
+    if (spec.precision != Precision::fp32) tb.rounding = std::make_unique<RoundingBackend>(*tb.backend);
+    return tb;
 }
 
-// One line after training in low precision: the loss scale, skipped steps and what underflowed.
-void print_precision_report(const RoundingBackend* rb, Precision p, const TrainSummary& s, const LossScaleConfig& ls) {
+// One line after training in low precision: the loss scale, skipped steps and (simulated) what underflowed.
+void print_precision_report(const TrainBackend& tb, Precision p, const TrainSummary& s, const LossScaleConfig& ls) {
+    if (tb.gpu_gemm != GemmPrecision::fp32) {
+        std::printf("precision %s on the GPU (tensor-core GEMMs, FP32 accumulation, master weights and optimizer), "
+                    "loss scaling %s: final scale %g, %lld steps skipped\n",
+                    std::string(gemm_precision_name(tb.gpu_gemm)).c_str(), loss_scaling_name(ls).c_str(),
+                    s.loss_scale, (long long)s.skipped_steps);
+        return;
+    }
+    const RoundingBackend* rb = tb.rounding.get();
     if (!rb) return;
     const RoundingStats& st = rb->stats();
     std::printf("precision %s (simulated), loss scaling %s: final scale %g, %lld steps skipped; gradient values "
@@ -89,20 +120,21 @@ void run_pretrain(PretrainOptions& o) {
     if (o.spec.batch == 0) o.spec.batch = preset.batch;
     if (o.spec.steps < 1) throw Error("[cli] --steps must be at least 1");
     check_output_folder(o.out);
-    auto backend = make_backend(o.common);
-    const auto rounding = apply_precision(o.precision, o.spec, *backend);
-    Gpt model(rounding ? *rounding : *backend, preset.config);
+    const TrainBackend tb = make_train_backend(o.common, o.precision, o.spec);
+    Backend& backend = *tb.backend;
+    RoundingBackend* rounding = tb.rounding.get();
+    Gpt model(tb.model_backend(), preset.config);
     model.init_gpt2(o.spec.seed);
     std::printf("pretraining %s (%lld parameters) on the base corpus: %lld steps x %d rows x %lld tokens, %s\n",
                 std::string(preset.name).c_str(), (long long)model.params().total(), (long long)o.spec.steps,
-                o.spec.batch, (long long)preset.config.n_positions, backend->name().c_str());
+                o.spec.batch, (long long)preset.config.n_positions, backend.name().c_str());
     ProgressBar bar("pretrain");
     if (rounding) rounding->reset_stats();  // count this run's rounding only
     const TrainSummary s = pretrain(model, o.spec, &bar);
     std::printf("done in %.1f s (%.0f tokens/s), final loss %.4f\n", s.seconds, double(s.tokens) / s.seconds,
                 s.final_loss());
-    print_precision_report(rounding.get(), o.spec.precision, s, o.spec.loss_scale);
-    print_memory(*backend);
+    print_precision_report(tb, o.spec.precision, s, o.spec.loss_scale);
+    print_memory(backend);
     ModelMeta meta{std::string(preset.name), {{"pretrain", "corpus", "full", o.spec.steps, o.spec.seed, s.seconds,
                                                s.final_loss()}}};
     save_model(o.out, model, meta);
@@ -185,24 +217,25 @@ void run_finetune(FinetuneOptions& o, bool is_lr_given) {
         throw Error("[cli] --prefix-projection is for --method prefix only (got --method " + o.method + ")");
     o.spec.peft.lora_variant = o.is_dora ? LoraVariant::dora : LoraVariant::lora;
     o.spec.peft.prefix_projection = o.is_prefix_projection ? PrefixProjection::mlp : PrefixProjection::none;
-    auto backend = make_backend(o.common);
-    const auto rounding = apply_precision(o.precision, o.spec, *backend);
-    LoadedModel base = load_model(o.base, rounding ? *rounding : *backend);
+    const TrainBackend tb = make_train_backend(o.common, o.precision, o.spec);
+    Backend& backend = *tb.backend;
+    RoundingBackend* rounding = tb.rounding.get();
+    LoadedModel base = load_model(o.base, tb.model_backend());
     Gpt& model = *base.model;
     apply_method(model, o.spec.method, o.spec.peft, o.spec.seed);  // bad ranks, targets, layers: errors here
     const std::int64_t trainable = model.params().trainable_count(), total = model.params().total();
     std::printf("fine-tuning %s on task '%s' with method %s (lr %g): trainable %lld of %lld parameters (%.2f%%), %s\n",
                 o.base.c_str(), o.spec.task.c_str(), o.method.c_str(), double(o.spec.lr), (long long)trainable,
-                (long long)total, 100.0 * double(trainable) / double(total), backend->name().c_str());
+                (long long)total, 100.0 * double(trainable) / double(total), backend.name().c_str());
     ProgressBar bar("finetune");
     if (rounding) rounding->reset_stats();  // count this run's rounding only
     // Peak memory while training: qlora's fp32 base existed only until it was quantized (bitsandbytes quantizes
     // while loading), and every other method's setup buffers persist into training anyway.
-    backend->ledger().reset_peaks();
+    backend.ledger().reset_peaks();
     const TrainSummary s = finetune(model, o.spec, &bar);
     std::printf("done in %.1f s, final loss %.4f\n", s.seconds, s.final_loss());
-    print_precision_report(rounding.get(), o.spec.precision, s, o.spec.loss_scale);
-    print_memory(*backend, "peak memory while training");
+    print_precision_report(tb, o.spec.precision, s, o.spec.loss_scale);
+    print_memory(backend, "peak memory while training");
     base.meta.history.push_back({"finetune", o.spec.task, o.method, o.spec.steps, o.spec.seed, s.seconds,
                                  s.final_loss()});
     save_finetuned(o, model, base.meta);

@@ -11,8 +11,8 @@ void add_common_options(CLI::App& cmd, CommonOptions& opt) {
     cmd.add_option("--device", opt.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
-std::unique_ptr<Backend> make_backend(const CommonOptions& opt) {
-    if (opt.device == "cuda") return make_cuda_backend();
+std::unique_ptr<Backend> make_backend(const CommonOptions& opt, GemmPrecision gpu_gemm) {
+    if (opt.device == "cuda") return make_cuda_backend({0, gpu_gemm});
     return make_cpu_backend({opt.threads});
 }
 

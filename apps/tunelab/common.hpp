@@ -16,7 +16,8 @@ struct CommonOptions {
 };
 
 void add_common_options(CLI::App& cmd, CommonOptions& opt);
-std::unique_ptr<Backend> make_backend(const CommonOptions& opt);
+// gpu_gemm: the GEMMs' arithmetic with --device cuda (pretrain/finetune --precision); the CPU ignores it.
+std::unique_ptr<Backend> make_backend(const CommonOptions& opt, GemmPrecision gpu_gemm = GemmPrecision::fp32);
 
 // Refuses (tl::Error) to overwrite anything but an empty folder or a tunelab model folder, and a missing parent,
 // so a mistyped --out can never replace a user's folder. Checked before any work starts.

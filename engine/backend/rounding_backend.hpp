@@ -90,6 +90,7 @@ public:
     void upload_bytes(void* dst, const void* src, std::size_t bytes) override {
         inner_.upload_bytes(dst, src, bytes);
     }
+    void synchronize() override { inner_.synchronize(); }
 
     void gemm(const GemmArgs<float>& a) override;
     void embedding_forward(const EmbeddingArgs<float>& a) override;

@@ -65,6 +65,7 @@ public:
     void copy_to_host(float* dst, CVecView src) override;
     void copy_from_host(VecView dst, const float* src) override;
     void upload_bytes(void* dst, const void* src, std::size_t bytes) override;
+    void synchronize() override { inner_.synchronize(); }  // not timed: it waits, it does no work
 
     void gemm(const GemmArgs<float>& a) override;
     void embedding_forward(const EmbeddingArgs<float>& a) override;

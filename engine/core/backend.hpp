@@ -3,6 +3,7 @@
 // never a silent fallback. Every buffer comes from alloc() and is counted in the backend's MemoryLedger.
 #pragma once
 #include <memory>
+#include <string_view>
 
 #include "core/ops.hpp"
 #include "core/tensor.hpp"
@@ -22,6 +23,9 @@ public:
     virtual void copy_to_host(float* dst, CVecView src) = 0;
     virtual void copy_from_host(VecView dst, const float* src) = 0;
     virtual void upload_bytes(void* dst, const void* src, std::size_t bytes) = 0;  // host -> this device
+    // Waits until every op queued so far has finished (a GPU runs ops asynchronously): call it before
+    // stopping a timer. The CPU backend finishes each op before returning, so the default does nothing.
+    virtual void synchronize() {}
 
     virtual void gemm(const GemmArgs<float>& a) = 0;
     virtual void embedding_forward(const EmbeddingArgs<float>& a) = 0;
@@ -68,8 +72,24 @@ struct CpuOptions {
     int threads = 0;  // 0: all cores
 };
 
+// The arithmetic of the CUDA backend's GEMMs (gemm, linear_*, attention's products); everything else, the
+// master weights, gradients and optimizer state stay FP32 whatever this says. fp32: true FP32 (cuBLAS
+// CUBLAS_COMPUTE_32F). tf32: FP32 operands read by the tensor cores as TF32 (10-bit mantissa), FP32
+// accumulation. bf16 / fp16: the FP32 operands converted (round to nearest) to 16-bit copies, multiplied on
+// the tensor cores with FP32 accumulation and an FP32 result, as autocast does. The CPU simulates bf16/fp16
+// differently (backend/rounding_backend.hpp): it also rounds every op's output.
+enum class GemmPrecision { fp32, tf32, bf16, fp16 };
+
+std::string_view gemm_precision_name(GemmPrecision p);
+GemmPrecision parse_gemm_precision(std::string_view name);  // tl::Error listing fp32, tf32, bf16, fp16
+
+struct CudaOptions {
+    int device = 0;                            // which GPU (cudaSetDevice)
+    GemmPrecision gemm = GemmPrecision::fp32;  // the GEMMs' arithmetic, fixed for the backend's life
+};
+
 std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& opt = {});
 // Throws tl::Error saying why when the build has no CUDA or the machine has no usable GPU.
-std::unique_ptr<Backend> make_cuda_backend();
+std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& opt = {});
 
 }  // namespace tl

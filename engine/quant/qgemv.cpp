@@ -93,6 +93,14 @@ __attribute__((target("avx2,fma"))) float row_dot_int8(const Decoder& d, const s
     return hsum(acc);
 }
 
+// Lane i gets table[idx_i] for idx 0..15: bit 3 picks the half (blendv reads bit 31). A function of its own, not a
+// lambda: a lambda does not inherit its caller's target("avx2") and fails to compile without -mavx2.
+__attribute__((target("avx2,fma"))) inline __m256 nibble_lookup(__m256 table_lo, __m256 table_hi, __m256i idx) {
+    const __m256 pick_hi = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(table_lo, idx), _mm256_permutevar8x32_ps(table_hi, idx),
+                            pick_hi);
+}
+
 // 4-bit codes (int4, nf4) through a 16-entry table held in two registers. Byte k of a row holds elements 2k
 // (low nibble) and 2k + 1 (high), so x comes deinterleaved: x_even[k] = x[2k], x_odd[k] = x[2k + 1].
 __attribute__((target("avx2,fma"))) float row_dot_nibbles(const Decoder& d, const std::uint8_t* codes,
@@ -100,19 +108,14 @@ __attribute__((target("avx2,fma"))) float row_dot_nibbles(const Decoder& d, cons
                                                           const float* x_odd) {
     const __m256 table_lo = _mm256_load_ps(d.table.data()), table_hi = _mm256_load_ps(d.table.data() + 8);
     const __m256i nibble = _mm256_set1_epi32(0xF);
-    auto decode = [&](__m256i idx) {  // idx 0..15 per lane; bit 3 picks the table half (blendv reads bit 31)
-        const __m256 pick_hi = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));
-        return _mm256_blendv_ps(_mm256_permutevar8x32_ps(table_lo, idx),
-                                _mm256_permutevar8x32_ps(table_hi, idx), pick_hi);
-    };
     __m256 acc = _mm256_setzero_ps();
     for (std::int64_t g = 0; g < d.groups_per_row; ++g) {
         __m256 part0 = _mm256_setzero_ps(), part1 = _mm256_setzero_ps();
         for (std::int64_t k = g * d.group / 2; k < (g + 1) * d.group / 2; k += 8) {  // 8 bytes: 16 elements
             const __m256i bytes =
                 _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + k)));
-            const __m256 even = decode(_mm256_and_si256(bytes, nibble));
-            const __m256 odd = decode(_mm256_srli_epi32(bytes, 4));
+            const __m256 even = nibble_lookup(table_lo, table_hi, _mm256_and_si256(bytes, nibble));
+            const __m256 odd = nibble_lookup(table_lo, table_hi, _mm256_srli_epi32(bytes, 4));
             part0 = _mm256_fmadd_ps(even, _mm256_loadu_ps(x_even + k), part0);
             part1 = _mm256_fmadd_ps(odd, _mm256_loadu_ps(x_odd + k), part1);
         }

@@ -29,6 +29,11 @@ expect_exit2(eval_bad_split "split" eval --model "${WORK}/good" --task reverse -
 expect_exit2(generate_no_prompt "prompt" generate --model "${WORK}/good")
 expect_exit2(inspect_short_text "2..32 bytes" inspect --model "${WORK}/good" --text "a" --out "${WORK}/x8.safetensors")
 expect_exit2(cuda_without_cuda "CUDA" eval --model "${WORK}/good" --task reverse --device cuda)
+# --precision: tf32 is a GPU mode; with --device cuda a typo fails before any GPU is looked for, and a real
+# precision reaches the backend's clear no-CUDA / no-GPU error.
+expect_exit2(tf32_on_cpu "use it with --device cuda" pretrain --preset nano --steps 1 --precision tf32 --out "${WORK}/x9")
+expect_exit2(cuda_bad_precision "unknown GEMM precision 'fp8'" pretrain --preset nano --steps 1 --device cuda --precision fp8 --out "${WORK}/x10")
+expect_exit2(cuda_bf16_without_cuda "CUDA" pretrain --preset nano --steps 1 --device cuda --precision bf16 --out "${WORK}/x11")
 
 # A folder of the user's that is not a model must never be replaced.
 file(MAKE_DIRECTORY "${WORK}/users_folder")

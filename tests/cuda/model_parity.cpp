@@ -2,6 +2,7 @@
 // the same weights on both (GPT-2 init plus noise, copied), one forward + backward on a task batch with
 // zero-weight tokens (logits, losses, every parameter gradient), determinism of that step on the GPU, a few
 // tl::train steps on both (loss curves), and the KV-cache decoder on the GPU against the GPU's full forward.
+// Then 20 training steps with tf32, bf16 and fp16 GEMMs against the CPU's FP32 loss curve.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -157,7 +158,64 @@ void decoder_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
     });
 }
 
+// ---- mixed precision: tl::train in tf32, bf16 and fp16 against the CPU's FP32 loss curve -----------------
+// The same 20 steps (nano, 8 rows of the reverse task, lr 1e-3, clip 1) as FP32 on the CPU backend; fp16 with
+// the CLI's dynamic loss scaling. Each step's loss carries the GEMM operands' rounding through 2 layers
+// (relative error a few u of the precision) plus what the earlier updates drifted; a step skipped for inf
+// gradients would put the curve a step behind, so fp16 must skip none here.
+// clang-format off
+constexpr struct {
+    GemmPrecision p;
+    double rtol;  // per-step loss, relative (the emulated GEMMs, emulated_backend.hpp, give the "seen")
+} kCurveTolerance[] = {
+    {GemmPrecision::tf32, 2e-3},  // u <= 2^-10; 1.3e-4 seen with truncated TF32 operands (the worst case)
+    {GemmPrecision::bf16, 2e-3},  // u = 2^-8;   1e-4 seen: the rounding errors of the operands average out
+    {GemmPrecision::fp16, 1e-3},  // u = 2^-11;  7e-6 seen
+};
+// clang-format on
+
+void precision_training_cases(Suite& s, const MakeBackend& make, const GptConfig& cfg) {
+    constexpr int kSteps = 20;
+    const Vf w = random_weights(cfg, 47);
+    const std::vector<Batch> batches = task_batches(kSteps, 8, int(cfg.n_positions), 48);
+    auto run = [&](Backend& be, const LossScaleConfig& ls) {
+        TrainConfig tc;
+        tc.steps = kSteps;
+        tc.optim.lr = 1e-3f;
+        tc.clip_norm = 1.0f;
+        tc.loss_scale = ls;
+        Gpt m(be, cfg);
+        set_weights(m, w);
+        std::size_t next = 0;
+        return train(m, tc, [&] { return batches[next++ % batches.size()]; });
+    };
+    auto cpu = make_cpu_backend({});
+    const TrainSummary want = run(*cpu, {});
+    const Vf want_losses(want.losses.begin(), want.losses.end());
+    for (const auto& t : kCurveTolerance) {
+        const std::string name = std::string(gemm_precision_name(t.p)) +
+                                 " model nano: " + std::to_string(kSteps) +
+                                 " training steps vs CPU fp32 losses";
+        s.run(name, [&] {
+            auto gpu = make(t.p);
+            const bool is_fp16 = t.p == GemmPrecision::fp16;
+            const TrainSummary got = run(*gpu, parse_loss_scaling(is_fp16 ? "dynamic" : "none"));
+            s.check(name + " (first " + Suite::fmt(want_losses.front()) + ", last " +
+                        Suite::fmt(want_losses.back()) + ")",
+                    {Vf(got.losses.begin(), got.losses.end())}, {}, {{"losses", want_losses, t.rtol, 0.0}});
+            if (is_fp16)
+                s.expect_true(name + ": no skipped steps", got.skipped_steps == 0,
+                              std::to_string(got.skipped_steps) + " skipped, final loss scale " +
+                                  Suite::fmt(got.loss_scale));
+        });
+    }
+}
+
 }  // namespace
+
+void run_precision_model_cases(Suite& s, const MakeBackend& make) {
+    precision_training_cases(s, make, find_preset("nano").config);
+}
 
 void run_model_cases(Suite& s, Backend& gpu) {
     const GptConfig cfg = find_preset("nano").config;

@@ -10,6 +10,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -245,5 +246,11 @@ inline std::pair<std::vector<Vf>, std::vector<Vf>> twice(const std::function<std
 
 void run_op_cases(Suite& suite, Backend& gpu);
 void run_model_cases(Suite& suite, Backend& gpu);
+
+// The backend under test in a GEMM precision: the GPU's (make_cuda_backend), or in --cpu / --ref the host
+// stand-in that rounds GEMM operands as the GPU does (emulated_backend.hpp).
+using MakeBackend = std::function<std::unique_ptr<Backend>(GemmPrecision)>;
+void run_precision_op_cases(Suite& suite, const MakeBackend& make);     // precision_parity.cpp
+void run_precision_model_cases(Suite& suite, const MakeBackend& make);  // model_parity.cpp
 
 }  // namespace tl::parity

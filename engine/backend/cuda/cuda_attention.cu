@@ -1,7 +1,7 @@
 // Causal self-attention on the GPU: cuBLAS strided-batched GEMMs per head (batched over b) plus a causal
 // softmax kernel, keeping the (B, H, T, T) probabilities for backward as the CPU backend does
 // (cpu_attention.cpp). Not flash attention: the T x T scores are materialised. Contracts: ref::attention_* in
-// ref_kernels.cpp.
+// ref_kernels.cpp. The GEMMs run in the backend's GemmPrecision; softmax and its backward always in FP32.
 //
 // Layout: qkv (N, 3C) row-major with row stride ld; head h of batch b is the (T, hs) block starting at row
 // b*T, column h*hs (q), C + h*hs (k), 2C + h*hs (v). For a fixed h, consecutive b are T*ld apart, and att's
@@ -104,36 +104,38 @@ unsigned softmax_blocks(std::int64_t rows) { return blocks_for(rows, kSoftmaxWar
 }  // namespace
 
 // Per head h, batched over b:  S = q k^T / sqrt(hs);  P = causal softmax(S) -> att;  out = P v.
+// In bf16/fp16 qkv and P are converted once each (not per head); S, P and out stay FP32.
 void attention_forward(const Context& ctx, const AttentionArgs<float>& a) {
     const Dims d = check_dims("attention_forward", a.B, a.T_, a.H, a.out.cols, a.qkv, a.out.rows, a.out.cols);
     if (d.B * d.T == 0 || d.C == 0) return;
-    const std::int64_t T = d.T, TT = T * T, ld = a.qkv.ld;
+    const std::int64_t T = d.T, TT = T * T, HT = d.H * T;
     const float scale = 1.0f / std::sqrt(float(d.hs));
+    const OperandMat qkv = gemm_operand(ctx, a.qkv, 0, "attention_forward");
     for (std::int64_t h = 0; h < d.H; ++h) {
-        const float* q = a.qkv.data + h * d.hs;
-        gemm_row_major(ctx.blas,
+        gemm_row_major(ctx,
                        {T,
                         T,
                         d.hs,
-                        {q, ld, T * ld, Trans::no},
-                        {q + d.C, ld, T * ld, Trans::yes},
+                        qkv.in(0, h * d.hs, Trans::no, T),
+                        qkv.in(0, d.C + h * d.hs, Trans::yes, T),
                         {a.att + h * TT, T, d.H * TT},
                         scale,
                         0.0f,
                         d.B},
                        "attention_forward");
     }
-    const std::int64_t rows = d.B * d.H * T;
+    const std::int64_t rows = d.B * HT;
     causal_softmax_kernel<<<softmax_blocks(rows), kSoftmaxWarps * kWarp>>>(a.att, rows, int(T));
     TL_CUDA_CHECK_LAUNCH("attention_forward");
+    // att as a (B H T, T) matrix: head h of batch b is the (T, T) block at row (b H + h) T.
+    const OperandMat p = gemm_operand(ctx, CMatView(a.att, rows, T, T), 1, "attention_forward");
     for (std::int64_t h = 0; h < d.H; ++h) {
-        const float* v = a.qkv.data + 2 * d.C + h * d.hs;
-        gemm_row_major(ctx.blas,
+        gemm_row_major(ctx,
                        {T,
                         d.hs,
                         T,
-                        {a.att + h * TT, T, d.H * TT, Trans::no},
-                        {v, ld, T * ld, Trans::no},
+                        p.in(h * T, 0, Trans::no, HT),
+                        qkv.in(0, 2 * d.C + h * d.hs, Trans::no, T),
                         {a.out.data + h * d.hs, a.out.ld, T * a.out.ld},
                         1.0f,
                         0.0f,
@@ -143,7 +145,8 @@ void attention_forward(const Context& ctx, const AttentionArgs<float>& a) {
 }
 
 // dv = P^T dout;  dP = dout v^T;  dS = softmax backward (scaled);  dq = dS k;  dk = dS^T q.   dqkv
-// overwritten: every element of each head's dq, dk, dv block is written once (beta 0).
+// overwritten: every element of each head's dq, dk, dv block is written once (beta 0). In bf16/fp16 qkv,
+// dout, P and dS are converted once each; dP and dS are computed in FP32.
 void attention_backward(const Context& ctx, const AttentionGradArgs<float>& a) {
     const Dims d =
         check_dims("attention_backward", a.B, a.T_, a.H, a.dout.cols, a.qkv, a.dout.rows, a.dout.cols);
@@ -151,57 +154,58 @@ void attention_backward(const Context& ctx, const AttentionGradArgs<float>& a) {
         throw Error("[cuda attention_backward] dqkv " + std::to_string(a.dqkv.rows) + "x" +
                     std::to_string(a.dqkv.cols) + " differs from qkv's shape");
     if (d.B * d.T == 0 || d.C == 0) return;
-    const std::int64_t T = d.T, TT = T * T, ld = a.qkv.ld, ldo = a.dout.ld, ldd = a.dqkv.ld;
+    const std::int64_t T = d.T, TT = T * T, HT = d.H * T, ldd = a.dqkv.ld, rows = d.B * HT;
     const float scale = 1.0f / std::sqrt(float(d.hs));
+    const OperandMat qkv = gemm_operand(ctx, a.qkv, 0, "attention_backward");
+    const OperandMat dout = gemm_operand(ctx, a.dout, 1, "attention_backward");
+    const OperandMat p = gemm_operand(ctx, CMatView(a.att, rows, T, T), 2, "attention_backward");
     for (std::int64_t h = 0; h < d.H; ++h) {
-        const float* v = a.qkv.data + 2 * d.C + h * d.hs;
-        const float* dout = a.dout.data + h * d.hs;
-        gemm_row_major(ctx.blas,  // dv (T, hs) = P^T (T, T) dout (T, hs)
+        gemm_row_major(ctx,  // dv (T, hs) = P^T (T, T) dout (T, hs)
                        {T,
                         d.hs,
                         T,
-                        {a.att + h * TT, T, d.H * TT, Trans::yes},
-                        {dout, ldo, T * ldo, Trans::no},
+                        p.in(h * T, 0, Trans::yes, HT),
+                        dout.in(0, h * d.hs, Trans::no, T),
                         {a.dqkv.data + 2 * d.C + h * d.hs, ldd, T * ldd},
                         1.0f,
                         0.0f,
                         d.B},
                        "attention_backward");
-        gemm_row_major(ctx.blas,  // dP (T, T) = dout (T, hs) v^T (hs, T)
+        gemm_row_major(ctx,  // dP (T, T) = dout (T, hs) v^T (hs, T)
                        {T,
                         T,
                         d.hs,
-                        {dout, ldo, T * ldo, Trans::no},
-                        {v, ld, T * ld, Trans::yes},
+                        dout.in(0, h * d.hs, Trans::no, T),
+                        qkv.in(0, 2 * d.C + h * d.hs, Trans::yes, T),
                         {a.datt + h * TT, T, d.H * TT},
                         1.0f,
                         0.0f,
                         d.B},
                        "attention_backward");
     }
-    const std::int64_t rows = d.B * d.H * T;
     causal_softmax_backward_kernel<<<softmax_blocks(rows), kSoftmaxWarps * kWarp>>>(a.datt, a.att, rows,
                                                                                     int(T), scale);
     TL_CUDA_CHECK_LAUNCH("attention_backward");
+    const OperandMat ds =
+        gemm_operand(ctx, CMatView(a.datt, rows, T, T), 2, "attention_backward");  // P's slot
     for (std::int64_t h = 0; h < d.H; ++h) {
-        const float* q = a.qkv.data + h * d.hs;
-        gemm_row_major(ctx.blas,  // dq (T, hs) = dS (T, T) k (T, hs)
+        gemm_row_major(ctx,  // dq (T, hs) = dS (T, T) k (T, hs)
                        {T,
                         d.hs,
                         T,
-                        {a.datt + h * TT, T, d.H * TT, Trans::no},
-                        {q + d.C, ld, T * ld, Trans::no},
+                        ds.in(h * T, 0, Trans::no, HT),
+                        qkv.in(0, d.C + h * d.hs, Trans::no, T),
                         {a.dqkv.data + h * d.hs, ldd, T * ldd},
                         1.0f,
                         0.0f,
                         d.B},
                        "attention_backward");
-        gemm_row_major(ctx.blas,  // dk (T, hs) = dS^T (T, T) q (T, hs)
+        gemm_row_major(ctx,  // dk (T, hs) = dS^T (T, T) q (T, hs)
                        {T,
                         d.hs,
                         T,
-                        {a.datt + h * TT, T, d.H * TT, Trans::yes},
-                        {q, ld, T * ld, Trans::no},
+                        ds.in(h * T, 0, Trans::yes, HT),
+                        qkv.in(0, h * d.hs, Trans::no, T),
                         {a.dqkv.data + d.C + h * d.hs, ldd, T * ldd},
                         1.0f,
                         0.0f,

@@ -1,9 +1,11 @@
 // The CUDA backend: device memory through cudaMalloc (counted in the MemoryLedger), copies, the device checks
 // that turn "no GPU" into a clear error, and the dispatch of every op to its kernel file (cuda_kernels.cuh
-// says which). FP32 only so far; no silent fallback to the CPU anywhere. Everything runs on the legacy
-// default stream, so ops are ordered and a copy to the host waits for the work before it.
+// says which). FP32 everywhere but in the GEMMs, whose arithmetic is the CudaOptions::gemm precision chosen
+// when the backend is made (fp32, tf32, bf16, fp16); no silent fallback to the CPU anywhere. Everything runs
+// on the legacy default stream, so ops are ordered and a copy to the host waits for the work before it.
 #include <cuda_runtime.h>
 
+#include <array>
 #include <string>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -36,8 +38,8 @@ class BlasHandle {
 public:
     BlasHandle() {
         TL_CUBLAS_CHECK_OP("make_cuda_backend", cublasCreate(&handle_));
-        // Plain FP32 SGEMM: no TF32 tensor-op math (a later, explicit switch), so results match the CPU to
-        // ~1e-6.
+        // Default math: the compute type of each cublasGemmEx call (cuda_precision.cu) alone decides whether
+        // TF32 is used, so fp32 GEMMs stay true FP32 and match the CPU to ~1e-6.
         const cublasStatus_t st = cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH);
         if (st != CUBLAS_STATUS_SUCCESS) {
             cublasDestroy(handle_);
@@ -55,13 +57,21 @@ private:
 
 class CudaBackend final : public Backend {
 public:
-    explicit CudaBackend(int device) : device_(device), scratch_(*this) {
-        TL_CUDA_CHECK_OP("make_cuda_backend", cudaSetDevice(device));
+    explicit CudaBackend(const CudaOptions& opt)
+        : device_(opt.device),
+          scratch_(*this),
+          operands_{cuda::Scratch(*this), cuda::Scratch(*this), cuda::Scratch(*this)} {
+        TL_CUDA_CHECK_OP("make_cuda_backend", cudaSetDevice(device_));
         cudaDeviceProp prop{};
-        TL_CUDA_CHECK_OP("make_cuda_backend", cudaGetDeviceProperties(&prop, device));
-        name_ = std::string("cuda:") + std::to_string(device) + " (" + prop.name + ")";
+        TL_CUDA_CHECK_OP("make_cuda_backend", cudaGetDeviceProperties(&prop, device_));
+        name_ = std::string("cuda:") + std::to_string(device_) + " (" + prop.name + "), " +
+                std::string(gemm_precision_name(opt.gemm)) + " GEMMs";
         blas_ = std::make_unique<BlasHandle>();
-        ctx_ = {blas_->get(), &scratch_};
+        ctx_.blas = blas_->get();
+        ctx_.scratch = &scratch_;
+        for (int i = 0; i < cuda::kOperandSlots; ++i) ctx_.operands[i] = &operands_[std::size_t(i)];
+        ctx_.precision = opt.gemm;
+        cuda::gemm_math(opt.gemm);  // an unknown value fails here, not inside the first op
     }
     Device device() const override { return Device::cuda; }
     std::string name() const override { return name_; }
@@ -97,6 +107,7 @@ public:
         if (bytes == 0) return;
         TL_CUDA_CHECK_OP("upload_bytes", cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
     }
+    void synchronize() override { TL_CUDA_CHECK_OP("synchronize", cudaDeviceSynchronize()); }
 
     void gemm(const GemmArgs<float>& a) override { cuda::gemm(ctx_, a); }
     void embedding_forward(const EmbeddingArgs<float>& a) override { cuda::embedding_forward(a); }
@@ -124,13 +135,14 @@ private:
     int device_;
     std::string name_;
     cuda::Scratch scratch_;  // declared before blas_: destroyed after it, before the ledger (in Backend)
+    std::array<cuda::Scratch, cuda::kOperandSlots> operands_;  // 16-bit GEMM operands (bf16, fp16)
     std::unique_ptr<BlasHandle> blas_;
     cuda::Context ctx_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend() {
+std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& opt) {
     int count = 0;
     const cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess) {
@@ -140,7 +152,10 @@ std::unique_ptr<Backend> make_cuda_backend() {
                     "\" (no driver, or no device); use --device cpu");
     }
     if (count == 0) throw Error("[cuda] no usable GPU: the driver reports 0 devices; use --device cpu");
-    return std::make_unique<CudaBackend>(0);
+    if (opt.device < 0 || opt.device >= count)
+        throw Error("[cuda] GPU " + std::to_string(opt.device) + " asked for, but the driver reports " +
+                    std::to_string(count) + " (0 .. " + std::to_string(count - 1) + ")");
+    return std::make_unique<CudaBackend>(opt);
 }
 
 }  // namespace tl

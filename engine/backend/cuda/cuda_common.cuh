@@ -1,6 +1,7 @@
 // Shared by every file of the CUDA backend: the error macros (TL_CUDA_CHECK, TL_CUBLAS_CHECK,
-// TL_CUDA_CHECK_LAUNCH), the grown-on-demand scratch buffer, and the warp/block reductions the row kernels
-// use. Not a kernel file: the kernels are in cuda_kernels.cu, cuda_gemm.cu and cuda_attention.cu; their
+// TL_CUDA_CHECK_LAUNCH), the grown-on-demand scratch buffers, the op context (cuBLAS handle, scratch, GEMM
+// precision), and the warp/block reductions the row kernels use. Not a kernel file: the kernels are in
+// cuda_kernels.cu, cuda_gemm.cu, cuda_precision.cu and cuda_attention.cu; their
 // declarations in cuda_kernels.cuh. Plain C++17 (nvcc 13 through CMake 3.25 compiles .cu files as C++17), and
 // no Eigen.
 #pragma once
@@ -58,10 +59,16 @@ private:
     Buffer buf_;
 };
 
+// Scratch buffers for 16-bit copies of GEMM operands (bf16, fp16), alive at once within one op: a GEMM's two
+// operands; attention backward's qkv, dout and probabilities.
+constexpr int kOperandSlots = 3;
+
 // What every op needs besides its arguments.
 struct Context {
     cublasHandle_t blas = nullptr;
-    Scratch* scratch = nullptr;
+    Scratch* scratch = nullptr;                     // reduction partials, decode scores
+    Scratch* operands[kOperandSlots] = {};          // 16-bit GEMM operands (cuda_precision.cu)
+    GemmPrecision precision = GemmPrecision::fp32;  // the GEMMs' arithmetic (core/backend.hpp)
 };
 
 constexpr int kWarp = 32;

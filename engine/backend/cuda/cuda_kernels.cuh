@@ -1,8 +1,8 @@
 // The CUDA backend's ops as plain functions, one per Backend method, with the contracts of core/ops.hpp
 // (shapes, accumulate vs overwrite) and the reference kernels in backend/cpu/ref_kernels.cpp as the
-// specification. cuda_backend.cu only dispatches to these. Sections by file: [gemm] cuda_gemm.cu, [rows]
-// cuda_kernels.cu, [attention] cuda_attention.cu. Every pointer is device memory; every op runs on the legacy
-// default stream.
+// specification. cuda_backend.cu only dispatches to these. Sections by file: [gemm] cuda_gemm.cu,
+// [precision] cuda_precision.cu, [rows] cuda_kernels.cu, [attention] cuda_attention.cu. Every pointer is
+// device memory; every op runs on the legacy default stream.
 #pragma once
 #include "backend/cuda/cuda_common.cuh"
 #include "core/ops.hpp"
@@ -12,9 +12,10 @@ namespace tl::cuda {
 // ---- [gemm] cuda_gemm.cu ----------------------------------------------------------------------------------
 // A row-major GEMM, optionally batched with fixed strides (in elements) between the matrices of each operand:
 //   C_i (M, N) = alpha op(A_i) op(B_i) + beta C_i,   i < count,   X_i = x + i * stride_x.
-// With beta == 0, C is not read (NaN in C stays out of the result), as in BLAS.
+// With beta == 0, C is not read (NaN in C stays out of the result), as in BLAS. A and B are in the operand
+// format of ctx.precision (FP32 for fp32/tf32, 16-bit for bf16/fp16: see [precision]); C is always FP32.
 struct GemmIn {
-    const float* data;
+    const void* data;
     std::int64_t ld, stride;  // row stride; distance between consecutive matrices of the batch
     Trans trans;
 };
@@ -29,11 +30,35 @@ struct RowMajorGemm {
     float alpha, beta;
     std::int64_t count;  // batch size; 1 for a plain GEMM
 };
-void gemm_row_major(cublasHandle_t blas, const RowMajorGemm& g, const char* op);
+void gemm_row_major(const Context& ctx, const RowMajorGemm& g, const char* op);
 
 void gemm(const Context& ctx, const GemmArgs<float>& a);
 void linear_forward(const Context& ctx, const LinearArgs<float>& a);
 void linear_backward(const Context& ctx, const LinearGradArgs<float>& a);
+
+// ---- [precision] cuda_precision.cu: the GEMMs' operand formats --------------------------------------------
+// One row per GemmPrecision: what cuBLAS is given (operand type, compute type).
+struct GemmMath {
+    GemmPrecision precision;
+    cudaDataType_t operand;  // A and B; C is CUDA_R_32F
+    int operand_bytes;
+    cublasComputeType_t compute;
+};
+const GemmMath& gemm_math(GemmPrecision p);
+
+// A row-major matrix in the GEMM operand format: the FP32 original itself (fp32, tf32: no copy), or a 16-bit
+// copy (bf16, fp16: round to nearest even) in scratch slot `slot`, whose rows are padded to a multiple of 8
+// elements (16-byte aligned rows, as the tensor cores want). Valid until the slot is used again.
+struct OperandMat {
+    const void* data;
+    std::int64_t ld;  // in elements of the operand format
+    int elem_bytes;
+    // Element (r, c) as a GEMM input; batch_rows: rows between consecutive matrices of a batch.
+    GemmIn in(std::int64_t r, std::int64_t c, Trans t, std::int64_t batch_rows = 0) const {
+        return {static_cast<const char*>(data) + (r * ld + c) * elem_bytes, ld, batch_rows * ld, t};
+    }
+};
+OperandMat gemm_operand(const Context& ctx, CMatView m, int slot, const char* op);
 
 // ---- [rows] cuda_kernels.cu: element-wise, per-row and per-column kernels ---------------------------------
 void fill_zero(VecView x);

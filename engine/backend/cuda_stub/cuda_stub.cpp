@@ -5,7 +5,8 @@
 
 namespace tl {
 
-std::unique_ptr<Backend> make_cuda_backend() {
+// The options (device, GEMM precision) are the real backend's; without one there is nothing to apply them to.
+std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& /*opt*/) {
     throw Error(
         "[backend] this build has no CUDA backend; configure with the cuda preset (cmake --preset cuda) on a machine "
         "with nvcc, or use --device cpu");

