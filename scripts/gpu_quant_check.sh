@@ -29,7 +29,8 @@ for bin in "$PARITY" "$BENCH"; do
     [ -x "$bin" ] || { sum "MISSING: $bin (build it with the commands in docs/cuda.md and carry $BUILD)"; continue; }
     for lib in $(ldd "$bin" 2>&1 | awk '/not found/ {print $1}' | sort -u); do
         dir=""
-        for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib "$BUILD/fallback-libs"; do
+        for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib "$BUILD/fallback-libs" \
+            "$BUILD/fallback-libs/benchmark"; do
             [ -e "$d/$lib" ] && { dir=$d; break; }
         done
         [ -z "$dir" ] && dir=$(timeout 20 find /usr /opt -name "$lib" -print -quit 2>/dev/null | xargs -r dirname)

@@ -50,6 +50,7 @@ void run_lesson_command(const LessonOptions& o) {
     co.cache = o.no_cache ? CachePolicy::bypass : CachePolicy::use;
     const auto sets = parse_assignments(o.sets, "--set");
     co.threads = o.common.threads;
+    co.device = o.common.device;
     for (const auto& [k, v] : sets) {
         bool is_used = false;
         for (const LessonStep& s : lesson.steps)
@@ -97,6 +98,7 @@ void run_experiment_command(const RunOptions& o) {
     experiments().resolve(block.experiment, block.args);  // validate before anything runs
     RunContext ctx;
     ctx.threads = o.common.threads;
+    ctx.device = o.common.device;
     ctx.on_progress = [](const Progress& p) {
         std::fprintf(stderr, "\r  %s %lld/%lld   ", p.label.c_str(), (long long)p.done, (long long)p.total);
     };
@@ -120,6 +122,9 @@ struct CourseCommandOptions {
 // lesson, step by step, then where to go next).
 void run_course_command(const CourseCommandOptions& o) {
     if (!o.terminal && viz::display_available()) {
+        if (o.common.device != "cpu")
+            throw Error("[cli] the course window runs its experiments on the CPU; for --device " + o.common.device +
+                        " use the terminal lessons: tunelab course --terminal --device " + o.common.device);
         viz::GuiOptions g;
         g.lang = o.lang;
         g.threads = o.common.threads;

@@ -19,7 +19,7 @@ struct MemoryOptionsCli {
     double params = 0, bytes = 2;
     std::string preset, model, real;
     std::string method = "full", targets = "all", precision = "mixed-bf16", format, optimizer = "adamw";
-    std::string recompute = "none", mode = "train";
+    std::string recompute = "none", mode = "train", device = "cpu";
     std::int64_t rank = 8, layers = 1, adapter_size = 64, virtual_tokens = 20;
     std::int64_t batch = 0, seq = 0, steps = 2, gpus = 1;
     int zero = 0, threads = 0;
@@ -115,6 +115,7 @@ void run_engine(const MemoryOptionsCli& o) {
     spec.method = method_of(o);
     spec.batch = o.batch > 0 ? o.batch : 4;
     spec.seq = o.seq, spec.steps = o.steps, spec.threads = o.threads;
+    spec.device = o.device == "cuda" ? Device::cuda : Device::cpu;
     const Comparison c = compare_on_engine(spec, Measure::yes);
     if (o.json) {
         nlohmann::json cats = nlohmann::json::object();
@@ -253,6 +254,9 @@ void add_memory_command(CLI::App& app) {
     cmd->add_option("--seq", opt->seq, "Tokens per row (default: n_positions; --real: 512 train, 2048 inference)");
     cmd->add_option("--steps", opt->steps, "Training steps actually run for the measurement")->capture_default_str();
     cmd->add_option("--threads", opt->threads, "CPU threads for the measurement (0: all)");
+    cmd->add_option("--device", opt->device, "cpu or cuda: where the measured run allocates (the ledger counts it)")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
     cmd->add_flag("--json", opt->json, "One JSON object: per category predicted and measured bytes, the course figure");
     cmd->callback([opt] { run_memory(*opt); });
 }

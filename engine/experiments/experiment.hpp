@@ -17,7 +17,7 @@
 //      report progress with ctx.progress(done, total, "label"); stream live points (the GUI plots them while the
 //      run goes on) with ctx.point("train_loss", step, loss); stop early when ctx.is_cancelled() (set
 //      r.is_cancelled = true). Put everything a view or a table needs into the Result; keep names stable, the
-//      lesson text and the views refer to them. Use ctx.threads for the backend's thread count.
+//      lesson text and the views refer to them. Make backends with experiment_backend(ctx) (ctx.device, ctx.threads).
 //   4. Name arguments by the shared conventions where they apply — `preset`, `base_steps`, `base_seed` (the base
 //      model, see base_models.hpp), `steps`, `eval_n`, `task`, `lr`, `seed` — because `tunelab lesson --quick`
 //      (tests and CI run every lesson that way) sets preset=nano base_steps=150 steps=60 eval_n=20 wherever an
@@ -83,6 +83,9 @@ struct RunContext {
     std::function<void(const LivePoint&)> on_point;
     const std::atomic<bool>* cancel = nullptr;
     int threads = 0;  // 0: the machine's cores
+    // "cpu" or "cuda": where experiments train and evaluate (experiment_backend.hpp). Results of a CUDA run are
+    // cached apart from the CPU's. The simulated-precision experiments run on the CPU whatever this says.
+    std::string device = "cpu";
 
     void progress(std::int64_t done, std::int64_t total, const std::string& label) const {
         if (on_progress) on_progress({done, total, label});

@@ -13,6 +13,7 @@
 #include "data/tokenizer.hpp"
 #include "experiments/all_experiments.hpp"
 #include "experiments/base_models.hpp"
+#include "experiments/experiment_backend.hpp"
 #include "formats/format_table.hpp"
 #include "model/generate.hpp"
 
@@ -128,7 +129,7 @@ void one_step_grads(Gpt& m, std::uint64_t seed) {
 }
 
 Result run_model_value_histograms(const ExperimentArgs& a, RunContext& ctx) {
-    auto backend = make_cpu_backend({ctx.threads});
+    auto backend = experiment_backend(ctx);
     BaseModel base = obtain_base(*backend, base_spec_from(a), ctx);
     Result r;
     if (base.curve.is_cancelled) {
@@ -252,7 +253,7 @@ LoadDiff compare_loads(const ParamTable& t, const std::vector<float>& correct, c
 }
 
 Result run_wrong_format_load(const ExperimentArgs& a, RunContext& ctx) {
-    auto backend = make_cpu_backend({ctx.threads});
+    auto backend = experiment_backend(ctx);
     BaseModel base = obtain_base(*backend, base_spec_from(a), ctx);
     Result r;
     if (base.curve.is_cancelled) {

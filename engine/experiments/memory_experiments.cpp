@@ -45,6 +45,7 @@ MeasureSpec measure_spec_from(const ExperimentArgs& a, const RunContext& ctx) {
     spec.method = method_from(a);
     spec.seq = a.integer("seq");
     spec.threads = ctx.threads;
+    spec.device = ctx.device == "cuda" ? Device::cuda : Device::cpu;
     return spec;
 }
 

@@ -17,10 +17,11 @@
 #include "data/tokenizer.hpp"
 #include "experiments/all_experiments.hpp"
 #include "experiments/base_models.hpp"
+#include "experiments/experiment_backend.hpp"
 #include "merge/ensemble.hpp"
 #include "merge/merge.hpp"
-#include "merge/sign_conflict.hpp"
 #include "merge/moe_merge.hpp"
+#include "merge/sign_conflict.hpp"
 #include "peft/lora.hpp"
 #include "train/evaluate.hpp"
 #include "train/recipes.hpp"
@@ -70,7 +71,7 @@ bool obtain_parent(TaskPair& p, const FinetuneSpec& spec, RunContext& ctx, Model
 
 TaskPair prepare_pair(const ExperimentArgs& a, RunContext& ctx) {
     TaskPair p;
-    p.backend = make_cpu_backend({ctx.threads});
+    p.backend = experiment_backend(ctx);
     p.base_spec = base_spec_from(a);
     BaseModel base = obtain_base(*p.backend, p.base_spec, ctx);
     p.is_cancelled = base.curve.is_cancelled;

@@ -16,6 +16,7 @@
 #include "experiments/all_experiments.hpp"
 #include "experiments/base_models.hpp"
 #include "experiments/dashboard_recorder.hpp"
+#include "experiments/experiment_backend.hpp"
 #include "experiments/peft_measure.hpp"
 #include "merge/state_dict.hpp"
 #include "model/config.hpp"
@@ -96,7 +97,7 @@ EvalResult evaluate_any(Gpt& model, const std::vector<Example>& test) {
 // evaluates after merging where the method can be merged.
 MethodRun run_method(const ModelState& start, const FinetuneSpec& spec, const EvalSets& sets,
                      TrainObserver* observer, RunContext& ctx, Latency latency) {
-    std::unique_ptr<Backend> be = make_cpu_backend({ctx.threads});
+    std::unique_ptr<Backend> be = experiment_backend(ctx);
     Gpt model(*be, start.config);
     copy_state_into(model, start);
     MethodRun r;
@@ -123,7 +124,7 @@ struct Prepared {
     BaseModel base;
     ModelState state;
     Prepared(const ExperimentArgs& a, RunContext& ctx)
-        : backend(make_cpu_backend({ctx.threads})), base(obtain_base(*backend, base_spec_from(a), ctx)) {
+        : backend(experiment_backend(ctx)), base(obtain_base(*backend, base_spec_from(a), ctx)) {
         if (!base.curve.is_cancelled) state = state_of(*base.model);
     }
 };

@@ -13,6 +13,7 @@
 #include "experiments/all_experiments.hpp"
 #include "experiments/base_models.hpp"
 #include "experiments/dashboard_recorder.hpp"
+#include "experiments/experiment_backend.hpp"
 #include "quant/mixed_bit.hpp"
 #include "quant/qat.hpp"
 #include "quant/quality.hpp"
@@ -32,7 +33,7 @@ struct Start {
 };
 
 bool obtain_start(const ExperimentArgs& a, RunContext& ctx, Start& s) {
-    s.backend = make_cpu_backend({ctx.threads});
+    s.backend = experiment_backend(ctx);
     s.spec.base = base_spec_from(a);
     s.spec.task = a.choice("task");
     s.spec.steps = a.integer("ft_steps");

@@ -18,6 +18,7 @@
 #include "data/tokenizer.hpp"
 #include "experiments/all_experiments.hpp"
 #include "experiments/base_models.hpp"
+#include "experiments/experiment_backend.hpp"
 #include "merge/state_dict.hpp"
 #include "train/evaluate.hpp"
 #include "train/recipes.hpp"
@@ -186,7 +187,7 @@ struct VariantRun {
 VariantRun run_variant(const VariantInfo& v, const ModelState& start, const ExperimentArgs& a,
                        const ExampleSets& sets, const Prompts& prompts, RunContext& ctx) {
     const std::string& hard = prompts.hard;
-    std::unique_ptr<Backend> be = make_cpu_backend({ctx.threads});
+    std::unique_ptr<Backend> be = experiment_backend(ctx);
     Gpt model(*be, start.config);
     copy_state_into(model, start);
     const bool has_hard = v.hard == HardPrompt::with;
@@ -300,7 +301,7 @@ Result run_soft_prompt_compare(const ExperimentArgs& a, RunContext& ctx) {
         throw Error(
             "[experiments] soft_prompt_compare: prompt_init=text starts the soft prompt at hard_prompt's "
             "tokens, and hard_prompt is empty; give a hard_prompt or prompt_init=sample_vocab");
-    std::unique_ptr<Backend> backend = make_cpu_backend({ctx.threads});
+    std::unique_ptr<Backend> backend = experiment_backend(ctx);
     BaseModel base = obtain_base(*backend, base_spec_from(a), ctx);
     Result r;
     r.is_cancelled = base.curve.is_cancelled;

@@ -9,6 +9,7 @@
 #include "experiments/all_experiments.hpp"
 #include "experiments/base_models.hpp"
 #include "experiments/dashboard_recorder.hpp"
+#include "experiments/experiment_backend.hpp"
 #include "model/generate.hpp"
 #include "train/evaluate.hpp"
 #include "train/recipes.hpp"
@@ -27,13 +28,13 @@ std::string continuation(const Gpt& model, const std::string& prompt, int n) {
 constexpr const char* kPretrainPrompt = "reverse: stone -> ";
 
 Result run_pretrain_base(const ExperimentArgs& a, RunContext& ctx) {
-    auto backend = make_cpu_backend({ctx.threads});
+    auto backend = experiment_backend(ctx);
     BaseSpec spec = base_spec_from(a);
     spec.lr = float(a.real("lr"));
     spec.use_shipped = a.choice("shipped") == "yes";
     BaseModel base = obtain_base(*backend, spec, ctx);
     // The random-init model lives on its own backend, so the dashboard's memory is the trained model's alone.
-    auto init_backend = make_cpu_backend({ctx.threads});
+    auto init_backend = experiment_backend(ctx);
     Gpt init(*init_backend, find_preset(spec.preset).config);
     init.init_gpt2(spec.seed);
     Result r = base.curve;
@@ -43,7 +44,7 @@ Result run_pretrain_base(const ExperimentArgs& a, RunContext& ctx) {
 }
 
 Result run_finetune_task(const ExperimentArgs& a, RunContext& ctx) {
-    auto backend = make_cpu_backend({ctx.threads});
+    auto backend = experiment_backend(ctx);
     BaseModel base = obtain_base(*backend, base_spec_from(a), ctx);
     Result r;
     if (base.curve.is_cancelled) {

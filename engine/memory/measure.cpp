@@ -66,7 +66,7 @@ Measurement measure_training(const MeasureSpec& spec) {
     if (!method)
         throw Error("[memory] the engine cannot run method '" + std::string(method_name(spec.method.kind)) +
                     "' yet; its prediction is available (tunelab memory --real, or without measuring)");
-    auto backend = make_cpu_backend({spec.threads});
+    auto backend = spec.device == Device::cuda ? make_cuda_backend({}) : make_cpu_backend({spec.threads});
     Gpt model(*backend, spec.config);
     model.init_gpt2(spec.seed);
     apply_method(model, method->engine_method, peft_options(spec.method), spec.seed);

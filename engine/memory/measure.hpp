@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.hpp"
 #include "memory/memory_model.hpp"
 #include "model/config.hpp"
 
@@ -21,6 +22,7 @@ struct MeasureSpec {
     std::int64_t steps = 2;           // optimizer steps actually run
     std::uint64_t seed = 1;
     int threads = 1;
+    Device device = Device::cpu;  // cuda: the ledger counts the GPU's allocations (the same categories)
 };
 
 struct Measurement {

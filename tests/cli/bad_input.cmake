@@ -34,6 +34,10 @@ expect_exit2(cuda_without_cuda "CUDA" eval --model "${WORK}/good" --task reverse
 expect_exit2(tf32_on_cpu "use it with --device cuda" pretrain --preset nano --steps 1 --precision tf32 --out "${WORK}/x9")
 expect_exit2(cuda_bad_precision "unknown GEMM precision 'fp8'" pretrain --preset nano --steps 1 --device cuda --precision fp8 --out "${WORK}/x10")
 expect_exit2(cuda_bf16_without_cuda "CUDA" pretrain --preset nano --steps 1 --device cuda --precision bf16 --out "${WORK}/x11")
+# Experiments, lessons and the memory measurement take --device too; without CUDA they say so.
+expect_exit2(run_on_cuda_without_cuda "CUDA" run finetune_task --device cuda --no-cache preset=nano base_steps=2 steps=2 eval_n=2)
+expect_exit2(lesson_on_cuda_without_cuda "CUDA" lesson 00 --yes --quick --no-cache --device cuda)
+expect_exit2(memory_on_cuda_without_cuda "CUDA" memory --preset nano --device cuda)
 
 # A folder of the user's that is not a model must never be replaced.
 file(MAKE_DIRECTORY "${WORK}/users_folder")

@@ -56,7 +56,9 @@ void ResultCache::put(const std::string& key, const Result& r) const {
 RunOutcome run_block(const RunBlock& block, const std::map<std::string, std::string>& chosen, RunContext& ctx,
                      const ResultCache& cache, CachePolicy policy) {
     const ExperimentArgs args = experiments().resolve(block.experiment, block.arguments(chosen));
-    const std::string key = ResultCache::key(block.experiment, args.values(), engine_version());
+    // A GPU run is cached apart: its numbers differ from the CPU's in the last bits, its timings entirely.
+    const std::string device_tag = ctx.device == "cpu" ? "" : "@" + ctx.device;
+    const std::string key = ResultCache::key(block.experiment + device_tag, args.values(), engine_version());
     if (policy == CachePolicy::use)
         if (std::optional<Result> hit = cache.get(key)) return {std::move(*hit), true};
     Result r = run_experiment(block.experiment, args.values(), ctx);

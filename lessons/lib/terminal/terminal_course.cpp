@@ -117,6 +117,7 @@ int run_terminal_lesson(const Lesson& lesson, const CourseOptions& o, const Resu
             ProgressLine line(out);
             RunContext ctx;
             ctx.threads = o.threads;
+            ctx.device = o.device;
             ctx.on_progress = [&](const Progress& p) { line.update(p); };
             RunBlock resolved = block;
             resolved.args = args;

@@ -20,6 +20,7 @@ struct CourseOptions {
     CachePolicy cache = CachePolicy::use;
     std::map<std::string, std::string> overrides;    // --set key=value, applied to every block that takes `key`
     int threads = 0;
+    std::string device = "cpu";                      // where the experiments run (RunContext::device)
     std::FILE* out = stdout;
 };
 
