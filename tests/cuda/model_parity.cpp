@@ -2,7 +2,9 @@
 // the same weights on both (GPT-2 init plus noise, copied), one forward + backward on a task batch with
 // zero-weight tokens (logits, losses, every parameter gradient), determinism of that step on the GPU, a few
 // tl::train steps on both (loss curves), and the KV-cache decoder on the GPU against the GPU's full forward.
-// Then 20 training steps with tf32, bf16 and fp16 GEMMs against the CPU's FP32 loss curve.
+// Then LoRA and QLoRA on nano (the adapter's extra GEMMs; QLoRA's NF4 base decoded per layer): logits and every
+// adapter gradient against the CPU. Then 20 training steps with tf32, bf16 and fp16 GEMMs against the CPU's FP32
+// loss curve.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -15,6 +17,7 @@
 #include "model/generate.hpp"
 #include "model/gpt.hpp"
 #include "parity_harness.hpp"
+#include "train/recipes.hpp"
 #include "train/trainer.hpp"
 
 namespace tl::parity {
@@ -107,6 +110,57 @@ void forward_backward_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
     for (const ParamInfo& p : cm.params().entries()) {
         const Vf g = slice(got.grads, p.offset, p.numel()), ref = slice(want.grads, p.offset, p.numel());
         s.check("model nano grad " + p.name, {g}, {}, {{"grad", ref, 1e-4, 1e-5 * max_abs(ref)}});
+    }
+}
+
+// A PEFT method on both devices: the same base, the same method and seed, then every trainable (adapter) tensor
+// set to the same random values (LoRA's B starts at 0, which would leave A's gradient and the branch's output 0).
+// Adapters keep their weights and gradients in buffers of their own, so they are read through param()/grad().
+struct PeftOutputs {
+    Vf logits, losses;
+    std::vector<std::pair<std::string, Vf>> adapter_grads;
+};
+
+PeftOutputs peft_step(Backend& be, const GptConfig& cfg, const Vf& base, Method method, const Batch& batch) {
+    Gpt m(be, cfg);
+    set_weights(m, base);
+    PeftOptions options;
+    options.rank = 4;
+    apply_method(m, method, options, 7);
+    Rng rng(47);
+    for (const ParamInfo& p : m.params().entries()) {
+        if (!p.is_trainable) continue;
+        const Vf v = randn(rng, p.numel(), 0.05f);
+        be.copy_from_host(m.param(p), v.data());
+    }
+    const StepOutputs out = forward_backward(m, batch);
+    PeftOutputs r{out.logits, out.losses, {}};
+    for (const ParamInfo& p : m.params().entries())
+        if (p.is_trainable) r.adapter_grads.emplace_back(p.name, download(be, m.grad(p)));
+    return r;
+}
+
+void peft_case(Suite& s, Backend& gpu, const GptConfig& cfg, Method method, const std::string& name) {
+    const Vf base = random_weights(cfg, 46);
+    const Batch batch = task_batches(1, 3, 31, 45)[0];
+    auto cpu = make_cpu_backend({});
+    const PeftOutputs want = peft_step(*cpu, cfg, base, method, batch);
+    std::vector<PeftOutputs> runs;
+    s.run("model nano " + name + ": forward + backward on the GPU",
+          [&] { runs.push_back(peft_step(gpu, cfg, base, method, batch)); });
+    if (runs.empty()) return;
+    const PeftOutputs& got = runs[0];
+    // The full model's tolerances (forward_backward_case): QLoRA's NF4 base is decoded by the same host loop for
+    // both devices, so only the GEMMs' summation order differs.
+    s.check("model nano " + name + ": logits, losses vs CPU", {got.logits, got.losses}, {},
+            {{"logits", want.logits, 1e-4, 1e-5 * max_abs(want.logits)}, {"losses", want.losses, 1e-5, 1e-5}});
+    s.expect_true("model nano " + name + ": the same adapters", got.adapter_grads.size() == want.adapter_grads.size() &&
+                      !want.adapter_grads.empty(),
+                  std::to_string(want.adapter_grads.size()) + " trainable tensors");
+    for (std::size_t i = 0; i < std::min(got.adapter_grads.size(), want.adapter_grads.size()); ++i) {
+        const Vf& ref = want.adapter_grads[i].second;
+        s.check("model nano " + name + " grad " + want.adapter_grads[i].first, {got.adapter_grads[i].second}, {},
+                {{"grad", ref, 1e-4, 1e-5 * max_abs(ref)}});
     }
 }
 
@@ -222,6 +276,8 @@ void run_model_cases(Suite& s, Backend& gpu) {
     forward_backward_case(s, gpu, cfg);
     training_case(s, gpu, cfg);
     decoder_case(s, gpu, cfg);
+    peft_case(s, gpu, cfg, Method::lora, "LoRA r4");
+    peft_case(s, gpu, cfg, Method::qlora, "QLoRA r4");
 }
 
 }  // namespace tl::parity
