@@ -34,6 +34,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "formats/format_table.hpp"
+#include "quant/cuda/act_bits.hpp"
 #include "quant/cuda/qmatmul.hpp"
 #include "quant/quant_layout.hpp"
 
@@ -84,22 +85,11 @@ private:
     std::size_t bytes_ = 0;
 };
 
-// ---- 16-bit values on the host ------------------------------------------------------------------------------
-std::uint16_t to_bits(float v, ActType t) {
-    if (t == ActType::fp16) return std::uint16_t(format_encode(format_info(Format::fp16), v));
-    std::uint32_t u;
-    std::memcpy(&u, &v, 4);
-    u += 0x7FFFu + ((u >> 16) & 1u);  // round to nearest even (finite inputs)
-    return std::uint16_t(u >> 16);
-}
-float from_bits(std::uint16_t h, ActType t) {
-    if (t == ActType::fp16) return qdecode::fp16_value(h);
-    const std::uint32_t u = std::uint32_t(h) << 16;
-    float v;
-    std::memcpy(&v, &u, 4);
-    return v;
-}
-float round_to(float v, ActType t) { return from_bits(to_bits(v, t), t); }
+using cuda_quant::from_bits;
+using cuda_quant::round_to;
+using cuda_quant::to_bits;
+using cuda_quant::unit_roundoff;
+
 cudaDataType cuda_type(ActType t) { return t == ActType::bf16 ? CUDA_R_16BF : CUDA_R_16F; }
 
 // ---- the GPU, measured once -----------------------------------------------------------------------------------
@@ -306,7 +296,7 @@ void set_error_counters(benchmark::State& state, const ShapeData& d, std::int64_
                         const std::function<void(std::int64_t, float*)>& weight_row) {
     const std::int64_t rows = d.rows, cols = d.cols;
     const std::vector<std::uint16_t> y = d.y.download<std::uint16_t>(std::size_t(batch * rows));
-    const double u = t == ActType::bf16 ? 1.0 / 256 : 1.0 / 2048, acc = double(cols) * std::ldexp(1.0, -24);
+    const double u = unit_roundoff(t), acc = double(cols) * std::ldexp(1.0, -24);
     std::vector<float> w(static_cast<std::size_t>(cols));
     double worst = 0, err2 = 0, ref2 = 0;
     const std::int64_t row_step = std::max<std::int64_t>(1, rows / kSampleRows);

@@ -22,6 +22,7 @@
 #include "formats/format_table.hpp"
 #include "formats/quantizer.hpp"
 #include "parity_harness.hpp"
+#include "quant/cuda/act_bits.hpp"
 #include "quant/cuda/qmatmul.hpp"
 #include "quant/quant_layout.hpp"
 
@@ -31,22 +32,9 @@ namespace {
 using cuda_quant::ActType;
 using cuda_quant::DeviceQuantMatrix;
 
-// ---- 16-bit activations on the host ---------------------------------------------------------------------
-std::uint16_t to_bits(float v, ActType t) {
-    if (t == ActType::fp16) return std::uint16_t(format_encode(format_info(Format::fp16), v));
-    std::uint32_t u;
-    std::memcpy(&u, &v, 4);
-    u += 0x7FFFu + ((u >> 16) & 1u);  // round to nearest even (inputs are finite)
-    return std::uint16_t(u >> 16);
-}
-float from_bits(std::uint16_t h, ActType t) {
-    if (t == ActType::fp16) return qdecode::fp16_value(h);
-    const std::uint32_t u = std::uint32_t(h) << 16;
-    float v;
-    std::memcpy(&v, &u, 4);
-    return v;
-}
-double unit_roundoff(ActType t) { return t == ActType::bf16 ? 1.0 / 256 : 1.0 / 2048; }
+using cuda_quant::from_bits;
+using cuda_quant::to_bits;
+using cuda_quant::unit_roundoff;
 
 // ---- device buffers -------------------------------------------------------------------------------------
 class DeviceBytes {
