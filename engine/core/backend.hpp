@@ -83,9 +83,15 @@ enum class GemmPrecision { fp32, tf32, bf16, fp16 };
 std::string_view gemm_precision_name(GemmPrecision p);
 GemmPrecision parse_gemm_precision(std::string_view name);  // tl::Error listing fp32, tf32, bf16, fp16
 
+// How the CUDA backend runs causal attention forward: per-head cuBLAS GEMMs around a softmax kernel (in the GEMM
+// precision), or one fused FP32 kernel (cuda_attention_fused.cu; heads up to 128 wide, wider ones use the GEMMs).
+// Backward is the GEMM path either way.
+enum class CudaAttention { gemm, fused };
+
 struct CudaOptions {
     int device = 0;                            // which GPU (cudaSetDevice)
     GemmPrecision gemm = GemmPrecision::fp32;  // the GEMMs' arithmetic, fixed for the backend's life
+    CudaAttention attention = CudaAttention::gemm;  // gemm until a GPU run has checked and timed the fused kernel
 };
 
 std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& opt = {});

@@ -1,7 +1,8 @@
 // cuda_parity: the CUDA backend checked against the CPU — every op against the reference kernels
 // (op_parity.cpp), then the whole nano model against the CPU backend (model_parity.cpp), then the same GEMM,
 // linear and attention ops and the nano loss curve with tf32, bf16 and fp16 GEMMs (precision_parity.cpp,
-// model_parity.cpp). A plain executable (the GPU machine has no GoogleTest): one line per case, then
+// model_parity.cpp), then the fused attention forward (CudaOptions::attention = fused) on its own backend:
+// the attention ops on tile-crossing shapes and the nano model. A plain executable (the GPU machine has no GoogleTest): one line per case, then
 // "N passed, M failed"; exit 0 only when M is 0, exit 77 (CTest's skip) with "SKIP: no usable GPU (<reason>)"
 // when make_cuda_backend() throws. `--ops-only` skips the model checks (for a compute-sanitizer run, where
 // the model checks would be slow); `--fp32-only` the mixed-precision ones. `--cpu` runs every case with the
@@ -60,6 +61,16 @@ int main(int argc, char** argv) {
         if (!ops_only) tl::parity::run_model_cases(suite, *gpu);
         if (!fp32_only) tl::parity::run_precision_op_cases(suite, make_at);
         if (!ops_only && !fp32_only) tl::parity::run_precision_model_cases(suite, make_at);
+        // The fused attention forward: its own backend on the GPU (the stand-ins have one attention path).
+        std::unique_ptr<tl::Backend> fused;
+        if (on_ref)
+            fused = std::make_unique<tl::parity::RefBackend>();
+        else if (on_cpu)
+            fused = tl::make_cpu_backend();
+        else
+            fused = tl::make_cuda_backend({0, tl::GemmPrecision::fp32, tl::CudaAttention::fused});
+        tl::parity::run_fused_attention_cases(suite, *fused);
+        if (!ops_only) tl::parity::run_fused_attention_model_cases(suite, *fused);
     } catch (const std::exception& e) {  // a failure outside any case: count it, keep the summary line
         suite.expect_true("(outside a case)", false, std::string("threw: ") + e.what());
     }

@@ -77,7 +77,7 @@ StepOutputs forward_backward(Gpt& m, const Batch& b) {
             download(be, m.grads().vec())};
 }
 
-void forward_backward_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
+void forward_backward_case(Suite& s, Backend& gpu, const GptConfig& cfg, const std::string& label = "") {
     const Vf w = random_weights(cfg, 41);
     const Batch batch = task_batches(1, 3, 31, 42)[0];  // B 3, T 31: odd, below the context of 32
     auto cpu = make_cpu_backend({});
@@ -86,7 +86,7 @@ void forward_backward_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
     const StepOutputs want = forward_backward(cm, batch);
 
     std::vector<StepOutputs> runs;
-    s.run("model nano: forward + backward on the GPU", [&] {
+    s.run("model nano: forward + backward on the GPU" + label, [&] {
         Gpt gm(gpu, cfg);
         set_weights(gm, w);
         runs.push_back(forward_backward(gm, batch));
@@ -98,10 +98,10 @@ void forward_backward_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
     // floor scaled to the tensor leaves room for the reordering and still fails any indexing error by
     // decades.
     s.check(
-        "model nano forward: logits, losses vs CPU", {got.logits, got.losses},
+        "model nano forward: logits, losses vs CPU" + label, {got.logits, got.losses},
         {runs[1].logits, runs[1].losses},
         {{"logits", want.logits, 1e-4, 1e-5 * max_abs(want.logits)}, {"losses", want.losses, 1e-5, 1e-5}});
-    s.expect_true("model nano backward: GPU deterministic", bitwise_equal(got.grads, runs[1].grads),
+    s.expect_true("model nano backward: GPU deterministic" + label, bitwise_equal(got.grads, runs[1].grads),
                   "two forward+backward runs give bitwise-equal gradients");
     // Each parameter's gradient: a sum over 93 rows of terms already carrying ~1e-6 relative error.
     // Element-wise relative error means nothing where a gradient cancels to near zero, so the floor is 1e-5
@@ -109,7 +109,7 @@ void forward_backward_case(Suite& s, Backend& gpu, const GptConfig& cfg) {
     // `cuda_parity --ref`, use at most 1/20 of this.)
     for (const ParamInfo& p : cm.params().entries()) {
         const Vf g = slice(got.grads, p.offset, p.numel()), ref = slice(want.grads, p.offset, p.numel());
-        s.check("model nano grad " + p.name, {g}, {}, {{"grad", ref, 1e-4, 1e-5 * max_abs(ref)}});
+        s.check("model nano grad " + p.name + label, {g}, {}, {{"grad", ref, 1e-4, 1e-5 * max_abs(ref)}});
     }
 }
 
@@ -269,6 +269,10 @@ void precision_training_cases(Suite& s, const MakeBackend& make, const GptConfig
 
 void run_precision_model_cases(Suite& s, const MakeBackend& make) {
     precision_training_cases(s, make, find_preset("nano").config);
+}
+
+void run_fused_attention_model_cases(Suite& s, Backend& fused) {
+    forward_backward_case(s, fused, find_preset("nano").config, " [fused attention]");
 }
 
 void run_model_cases(Suite& s, Backend& gpu) {

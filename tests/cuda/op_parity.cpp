@@ -233,9 +233,9 @@ void linear_case(Suite& s, Backend& gpu, std::int64_t N, std::int64_t C, std::in
 
 // ---- attention --------------------------------------------------------------------------------------------
 void attention_case(Suite& s, Backend& gpu, std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t C,
-                    std::int64_t pad) {
+                    std::int64_t pad, const std::string& label = "") {
     const std::string shape = " B" + std::to_string(B) + " T" + std::to_string(T) + " H" + std::to_string(H) +
-                              " C" + std::to_string(C) + pad_tag(pad);
+                              " C" + std::to_string(C) + pad_tag(pad) + label;
     Rng rng(28, std::uint64_t(B * T * H + pad));
     const std::int64_t N = B * T, A = B * H * T * T;
     const HostMat qkv = input_mat(rng, N, 3 * C, pad), dout = input_mat(rng, N, C, pad);
@@ -451,6 +451,17 @@ void memory_cases(Suite& s, Backend& gpu) {
 }
 
 }  // namespace
+
+// The fused attention forward (CudaOptions::attention = fused) on shapes that cross its 16-row query tiles and
+// 32-key tiles and cover head widths 8..128 (wider heads fall back to the GEMM path: 160 checks that); backward
+// is the GEMM path's, run on the fused forward's probabilities.
+void run_fused_attention_cases(Suite& s, Backend& fused) {
+    for (const std::int64_t pad : {0, 3}) attention_case(s, fused, 3, 17, 3, 24, pad, " [fused]");
+    attention_case(s, fused, 2, 1, 2, 8, 0, " [fused]");
+    attention_case(s, fused, 2, 64, 4, 64, 0, " [fused]");
+    attention_case(s, fused, 1, 100, 2, 256, 0, " [fused]");  // hs 128, T not a multiple of 16 or 32
+    attention_case(s, fused, 2, 33, 1, 160, 0, " [fused]");   // hs 160: the GEMM path
+}
 
 void run_op_cases(Suite& s, Backend& gpu) {
     memory_cases(s, gpu);

@@ -245,6 +245,8 @@ inline std::pair<std::vector<Vf>, std::vector<Vf>> twice(const std::function<std
 }
 
 void run_op_cases(Suite& suite, Backend& gpu);
+void run_fused_attention_cases(Suite& suite, Backend& fused);  // op_parity.cpp
+void run_fused_attention_model_cases(Suite& suite, Backend& fused);  // model_parity.cpp
 void run_model_cases(Suite& suite, Backend& gpu);
 
 // The backend under test in a GEMM precision: the GPU's (make_cuda_backend), or in --cpu / --ref the host

@@ -65,12 +65,14 @@ public:
         cudaDeviceProp prop{};
         TL_CUDA_CHECK_OP("make_cuda_backend", cudaGetDeviceProperties(&prop, device_));
         name_ = std::string("cuda:") + std::to_string(device_) + " (" + prop.name + "), " +
-                std::string(gemm_precision_name(opt.gemm)) + " GEMMs";
+                std::string(gemm_precision_name(opt.gemm)) + " GEMMs" +
+                (opt.attention == CudaAttention::fused ? ", fused attention" : "");
         blas_ = std::make_unique<BlasHandle>();
         ctx_.blas = blas_->get();
         ctx_.scratch = &scratch_;
         for (int i = 0; i < cuda::kOperandSlots; ++i) ctx_.operands[i] = &operands_[std::size_t(i)];
         ctx_.precision = opt.gemm;
+        ctx_.attention = opt.attention;
         cuda::gemm_math(opt.gemm);  // an unknown value fails here, not inside the first op
     }
     Device device() const override { return Device::cuda; }

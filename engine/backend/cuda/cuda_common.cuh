@@ -69,6 +69,7 @@ struct Context {
     Scratch* scratch = nullptr;                     // reduction partials, decode scores
     Scratch* operands[kOperandSlots] = {};          // 16-bit GEMM operands (cuda_precision.cu)
     GemmPrecision precision = GemmPrecision::fp32;  // the GEMMs' arithmetic (core/backend.hpp)
+    CudaAttention attention = CudaAttention::gemm;  // attention forward: GEMMs + softmax, or the fused kernel
 };
 
 constexpr int kWarp = 32;
