@@ -1,7 +1,8 @@
 // bench_train: training and inference throughput of the presets on the CPU backend, as tokens/s and GFLOP/s;
 // generation (KV cache, batch 1) as new tokens/s; the peak resident memory of training. `--device cuda
-// [--precision fp32,tf32,bf16,fp16]` instead times training and forward of tiny, small and medium on the GPU,
-// one row per preset and GEMM precision (benchmarks train_step/<preset>/cuda_<precision>, forward_only/...).
+// [--precision fp32,tf32,bf16,fp16] [--attention gemm,fused]` instead times training and forward of tiny, small
+// and medium on the GPU, one row per preset, GEMM precision and attention forward (benchmarks
+// train_step/<preset>/cuda_<precision>[_fused], forward_only/...).
 // FLOPs per token use the standard estimate 6N (forward + backward matmuls) + 12 L T C (attention), per
 // Kaplan et al. 2020 / the PaLM appendix; inference is a third of the training matmuls.
 // `bench_train --breakdown` instead prints which op costs what share of a training step (through a
@@ -212,14 +213,17 @@ using GpuBench = void (*)(benchmark::State&, Backend&, const Preset&);
 
 // One backend per precision, made before any benchmark runs (so no GPU, or no CUDA in the build, is exit 2
 // with the backend's message), kept for the process.
+// Backends are ordered attention-major: backends[a * precisions.size() + i].
 void register_gpu_benchmarks(const std::vector<std::unique_ptr<Backend>>& backends,
-                             const std::vector<GemmPrecision>& precisions) {
+                             const std::vector<GemmPrecision>& precisions, const std::vector<CudaAttention>& attentions) {
     for (const char* preset : {"tiny", "small", "medium"}) {
         const Preset& p = find_preset(preset);
-        for (std::size_t i = 0; i < precisions.size(); ++i) {
-            Backend* be = backends[i].get();
-            const std::string tail =
-                std::string("/") + preset + "/cuda_" + std::string(gemm_precision_name(precisions[i]));
+        for (std::size_t k = 0; k < backends.size(); ++k) {
+            Backend* be = backends[k].get();
+            const std::size_t i = k % precisions.size();
+            const bool fused = attentions[k / precisions.size()] == CudaAttention::fused;
+            const std::string tail = std::string("/") + preset + "/cuda_" +
+                                     std::string(gemm_precision_name(precisions[i])) + (fused ? "_fused" : "");
             for (const auto& [name, fn] : {std::pair<const char*, GpuBench>{"train_step", train_step_gpu},
                                            {"forward_only", forward_only_gpu}})
                 benchmark::RegisterBenchmark((name + tail).c_str(),
@@ -284,6 +288,7 @@ struct BreakdownOptions {
 struct DeviceOptions {
     std::string device = "cpu";
     std::vector<GemmPrecision> precisions;  // empty: fp32 (--device cuda only)
+    std::vector<CudaAttention> attentions;  // --attention gemm,fused (--device cuda only); empty: gemm
 };
 
 void print_breakdown(const Preset& p, int threads, int steps) {
@@ -359,7 +364,7 @@ bool take_breakdown_flags(int& argc, char** argv, BreakdownOptions& opt) {
 // of argv. tl::Error for a bad value or --precision without --device cuda.
 void take_device_flags(int& argc, char** argv, DeviceOptions& opt) {
     int kept = 1;
-    std::string precisions;
+    std::string precisions, attentions;
     auto value = [&](int& i, std::string_view flag) -> std::string {
         const std::string_view a = argv[i];
         if (a.size() > flag.size() && a[flag.size()] == '=') return std::string(a.substr(flag.size() + 1));
@@ -372,6 +377,8 @@ void take_device_flags(int& argc, char** argv, DeviceOptions& opt) {
             opt.device = value(i, "--device");
         else if (a == "--precision" || a.starts_with("--precision="))
             precisions = value(i, "--precision");
+        else if (a == "--attention" || a.starts_with("--attention="))
+            attentions = value(i, "--attention");
         else
             argv[kept++] = argv[i];
     }
@@ -387,6 +394,17 @@ void take_device_flags(int& argc, char** argv, DeviceOptions& opt) {
         pos = comma + 1;
     }
     if (opt.precisions.empty()) opt.precisions.push_back(GemmPrecision::fp32);
+    if (!attentions.empty() && opt.device != "cuda")
+        throw Error("[bench_train] --attention is for --device cuda; got " + attentions);
+    for (std::size_t pos = 0; pos < attentions.size();) {
+        const std::size_t comma = std::min(attentions.find(',', pos), attentions.size());
+        const std::string name = attentions.substr(pos, comma - pos);
+        if (name != "gemm" && name != "fused")
+            throw Error("[bench_train] --attention takes gemm and/or fused (comma-separated); got '" + name + "'");
+        opt.attentions.push_back(name == "fused" ? CudaAttention::fused : CudaAttention::gemm);
+        pos = comma + 1;
+    }
+    if (opt.attentions.empty()) opt.attentions.push_back(CudaAttention::gemm);
 }
 
 }  // namespace
@@ -399,8 +417,8 @@ int main(int argc, char** argv) {
     try {
         tl::take_device_flags(argc, argv, dev);
         if (dev.device == "cuda") {
-            for (const tl::GemmPrecision p : dev.precisions)
-                gpus.push_back(tl::make_cuda_backend({0, p}));
+            for (const tl::CudaAttention att : dev.attentions)
+                for (const tl::GemmPrecision p : dev.precisions) gpus.push_back(tl::make_cuda_backend({0, p, att}));
             std::fprintf(stderr, "bench_train on %s\n", gpus.front()->name().c_str());
         }
         if (tl::take_breakdown_flags(argc, argv, opt)) {
@@ -422,7 +440,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (dev.device == "cuda")
-        tl::register_gpu_benchmarks(gpus, dev.precisions);
+        tl::register_gpu_benchmarks(gpus, dev.precisions, dev.attentions);
     else
         tl::register_cpu_benchmarks();
     benchmark::Initialize(&argc, argv);

@@ -9,7 +9,8 @@
 # whole log to $OUT/gpu_check.log, the CUDA model to $OUT/tiny-cuda). Stays under ~5 minutes: every step has a
 # timeout taken from what is left of GPU_CHECK_BUDGET_S (default 300 s).
 #   usage: scripts/gpu_check.sh   (env: OUT, BUILD=build-cuda, GPU_CHECK_BUDGET_S, CPU_THREADS=16,
-#                                  GPU_BENCH=1 (0: no benchmarks), GPU_BENCH_PRECISIONS=fp32,tf32,bf16)
+#                                  GPU_BENCH=1 (0: no benchmarks), GPU_BENCH_PRECISIONS=fp32,tf32,bf16,
+#                                  GPU_BENCH_ATTENTION=gemm,fused)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ BUDGET=${GPU_CHECK_BUDGET_S:-300}
 CPU_THREADS=${CPU_THREADS:-16}
 GPU_BENCH=${GPU_BENCH:-1}
 GPU_BENCH_PRECISIONS=${GPU_BENCH_PRECISIONS:-fp32,tf32,bf16}
+GPU_BENCH_ATTENTION=${GPU_BENCH_ATTENTION:-gemm,fused}  # bench_train's attention forwards (rows *_fused)
 PARITY=$BUILD/tests/cuda/cuda_parity
 TUNELAB=$BUILD/apps/tunelab/tunelab
 BENCH=$BUILD/bench/bench_train
@@ -109,10 +111,11 @@ PY
 
 gpu_benchmarks() {  # returns non-zero when bench_train failed on the GPU
     local rc
-    timeout "$(cap 60)" "$BENCH" --device cuda --precision "$GPU_BENCH_PRECISIONS" --benchmark_min_time=0.2 \
+    timeout "$(cap 90)" "$BENCH" --device cuda --precision "$GPU_BENCH_PRECISIONS" --attention "$GPU_BENCH_ATTENTION" \
+        --benchmark_min_time=0.2 \
         --benchmark_out="$WORK/bench.json" --benchmark_out_format=json 2>&1 | tee "$WORK/bench.log"
     rc=${PIPESTATUS[0]}
-    sum "bench_train --device cuda --precision $GPU_BENCH_PRECISIONS (exit $rc):"
+    sum "bench_train --device cuda --precision $GPU_BENCH_PRECISIONS --attention $GPU_BENCH_ATTENTION (exit $rc):"
     [ -s "$WORK/bench.json" ] && bench_summary "$WORK/bench.json" >>"$WORK/summary"
     cp "$WORK/bench.json" "$OUT/bench_train_cuda.json" 2>/dev/null
     [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]
