@@ -1,25 +1,21 @@
-// Singular values (Eigen BDCSVD in double), greedy exact-match accuracy with full forwards, and forward latency
+// Singular values (core/svd.hpp, in double), greedy exact-match accuracy with full forwards, and forward latency
 // at batch 1, for the PEFT experiments (peft_experiments.cpp). See peft_measure.hpp.
 #include "experiments/peft_measure.hpp"
 
-#include <Eigen/SVD>
 #include <algorithm>
 #include <chrono>
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/svd.hpp"
 #include "data/tokenizer.hpp"
 
 namespace tl {
 
 std::vector<double> singular_values(const float* m, std::int64_t rows, std::int64_t cols) {
     TL_ASSERT(rows > 0 && cols > 0, "[experiments] singular_values of an empty matrix");
-    Eigen::MatrixXd a(rows, cols);
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) a(r, c) = double(m[r * cols + c]);
-    Eigen::BDCSVD<Eigen::MatrixXd> svd(a);  // values only: no U, V
-    const Eigen::VectorXd& s = svd.singularValues();
-    return {s.data(), s.data() + s.size()};  // Eigen returns them sorted, largest first
+    const std::vector<double> a(m, m + rows * cols);
+    return thin_svd(a.data(), rows, cols, SvdVectors::none).S;  // sorted, largest first
 }
 
 double energy_fraction(const std::vector<double>& sv, std::int64_t r) {

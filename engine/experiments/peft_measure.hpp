@@ -1,4 +1,4 @@
-// Measurements the PEFT experiments share: the singular values of a weight change (Eigen's BDCSVD) and the share
+// Measurements the PEFT experiments share: the singular values of a weight change (core/svd.hpp) and the share
 // of its energy the top r capture; exact-match accuracy by greedy decoding with full forwards (it works with PEFT
 // modules attached, which the KV-cache decoder refuses); and forward latency at batch 1.
 #pragma once

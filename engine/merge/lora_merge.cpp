@@ -1,12 +1,12 @@
-// LoRA combining. Eigen does the products and the SVD (in double: the svd result is compared against exact
-// products in the tests, and these matrices are small).
+// LoRA combining. Eigen does the products, core/svd.hpp the SVD (in double: the svd result is compared against
+// exact products in the tests, and these matrices are small).
 #include "merge/lora_merge.hpp"
 
 #include <Eigen/Dense>
-#include <Eigen/SVD>
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/svd.hpp"
 
 namespace tl {
 
@@ -70,10 +70,11 @@ LoraFactors combine_module(const std::vector<const LoraFactors*>& ms, const std:
                     name + "'; got " + std::to_string(spec.rank));
     MatD delta = MatD::Zero(out, in);
     for (std::size_t i = 0; i < ms.size(); ++i) delta += w[i] * ms[i]->scale * to_mat(ms[i]->B) * to_mat(ms[i]->A);
-    Eigen::BDCSVD<MatD> svd(delta, Eigen::ComputeThinU | Eigen::ComputeThinV);
-    const Eigen::VectorXd root = svd.singularValues().head(spec.rank).cwiseSqrt();
-    const MatD B = svd.matrixU().leftCols(spec.rank) * root.asDiagonal();
-    const MatD A = root.asDiagonal() * svd.matrixV().leftCols(spec.rank).transpose();
+    const Svd svd = thin_svd(delta.data(), out, in, SvdVectors::thin);
+    const Eigen::Map<const MatD> U(svd.U.data(), out, svd.k), V(svd.V.data(), in, svd.k);
+    const Eigen::VectorXd root = Eigen::Map<const Eigen::VectorXd>(svd.S.data(), spec.rank).cwiseSqrt();
+    const MatD B = U.leftCols(spec.rank) * root.asDiagonal();
+    const MatD A = root.asDiagonal() * V.leftCols(spec.rank).transpose();
     return {from_mat(A), from_mat(B), 1.0};
 }
 

@@ -139,8 +139,9 @@ TEST_F(FormatsModelExperiments, Bf16BitsReadAsFp16ChangeTheWeightsAndBreakTheMod
     EXPECT_EQ(bad.scalar_or("weights_changed", -1), changed);
     EXPECT_EQ(bad.scalar_or("weights_nonfinite", -1), nonfinite);
     EXPECT_GT(changed, 0.9 * double(w.size()));
-    if (bad.scalar_or("loss_loaded_is_finite", 0) == 1.0)
+    if (bad.scalar_or("loss_loaded_is_finite", 0) == 1.0) {
         EXPECT_GT(bad.scalar_or("loss_loaded", 0), bad.scalar_or("loss_correct", 0) + 1.0);
+    }
     EXPECT_LT(bad.scalar_or("accuracy_loaded", 100), bad.scalar_or("accuracy_correct", 0));
 
     const Result ok = run_experiment("wrong_format_load", with({{"load", "bf16"}}), ctx);

@@ -165,7 +165,9 @@ TEST(LoraDropout, EvalIsUnchangedTrainIsDeterministicAndGradientsMatch) {
     }
     int zeros = 0;
     for (std::size_t i = 0; i < h.x.size(); i += 1) {
-        if (i % 5 == 0) EXPECT_TRUE(grad_close(dx[i], numeric(h.x[i]), 1e-2, 2e-3)) << "x[" << i << "]";
+        if (i % 5 == 0) {
+            EXPECT_TRUE(grad_close(dx[i], numeric(h.x[i]), 1e-2, 2e-3)) << "x[" << i << "]";
+        }
         zeros += dx[i] == 0.0f;
     }
     EXPECT_GT(zeros, 0);  // dropped inputs get no gradient
