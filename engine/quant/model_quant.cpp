@@ -140,8 +140,9 @@ std::string short_name(const QuantScheme& s) {
     const FormatInfo& f = format_info(s.format);
     std::string out(f.name);
     if (f.scaling == Scaling::none && f.kind != FormatKind::palette) return out;
-    out += " " + std::string(name_of(s.granularity));
-    if (s.granularity == Granularity::per_group) out += "(" + std::to_string(s.group_size) + ")";
+    // Appended piece by piece: `" " + std::string(..)` trips GCC 12's -Wrestrict false positive (PR 105651).
+    out.append(" ").append(name_of(s.granularity));
+    if (s.granularity == Granularity::per_group) out.append("(").append(std::to_string(s.group_size)).append(")");
     return out;
 }
 

@@ -110,6 +110,27 @@ QuantLayout make_quant_layout(const QuantizedTensor& q) {
     return w;
 }
 
+void check_quant_layout(const QuantLayout& w) {
+    const std::string what = "[quant] QuantLayout " + std::to_string(w.rows) + " x " + std::to_string(w.cols) +
+                             ", group " + std::to_string(w.group) + ": ";
+    if (w.rows < 1 || w.cols < 64 || w.cols % 64 != 0 || w.group < 32 || w.group % 32 != 0 || w.cols % w.group != 0)
+        throw Error(what + "need rows >= 1, cols a multiple of 64 and a group that is a multiple of 32 dividing cols");
+    auto expect_size = [&](std::size_t got, std::int64_t want, const char* field) {
+        if (got != std::size_t(want))
+            throw Error(what + field + " holds " + std::to_string(got) + " entries; the shape needs " +
+                        std::to_string(want));
+    };
+    const std::int64_t groups = w.rows * w.groups_per_row();
+    expect_size(w.codes.size(), w.rows * w.code_bytes_per_row(), "codes");
+    if (w.scale_mode == qdecode::ScaleMode::fp16) {
+        expect_size(w.scales.size(), groups, "scales");
+        return;
+    }
+    if (w.dq_block < 1) throw Error(what + "dq_block must be >= 1; got " + std::to_string(w.dq_block));
+    expect_size(w.scale_codes.size(), groups, "scale_codes");
+    expect_size(w.scale_scales.size(), (groups + w.dq_block - 1) / w.dq_block, "scale_scales");
+}
+
 void dequantize_layout_row(const QuantLayout& w, std::int64_t row, float* out) {
     const std::uint8_t* codes = w.codes.data() + row * w.code_bytes_per_row();
     for (std::int64_t c = 0; c < w.cols; ++c) {

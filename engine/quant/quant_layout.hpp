@@ -43,6 +43,11 @@ const char* name_of(QuantKind k);
 // the row; the row a multiple of 64 elements; scales stored as fp16 or double-quantized (int8 or fp8_e4m3 codes).
 QuantLayout make_quant_layout(const QuantizedTensor& q);
 
+// tl::Error unless w is a layout the kernels can read safely: the shape rules above, and codes, scales and
+// double-quantized block scales of exactly the sizes that shape implies (a hand-built or damaged layout must
+// not become an out-of-bounds read on the GPU).
+void check_quant_layout(const QuantLayout& w);
+
 // W as floats (rows x cols), each element decoded as the kernels decode it: value(code) x scale in float.
 std::vector<float> dequantize_layout(const QuantLayout& w);
 // One row of it (for error checks of large matrices on a sample of rows).

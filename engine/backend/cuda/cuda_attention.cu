@@ -108,7 +108,8 @@ unsigned softmax_blocks(std::int64_t rows) { return blocks_for(rows, kSoftmaxWar
 void attention_forward(const Context& ctx, const AttentionArgs<float>& a) {
     const Dims d = check_dims("attention_forward", a.B, a.T_, a.H, a.out.cols, a.qkv, a.out.rows, a.out.cols);
     if (d.B * d.T == 0 || d.C == 0) return;
-    if (ctx.attention == CudaAttention::fused && fused_attention_fits(d.hs)) return attention_forward_fused(a, d.hs);
+    if (ctx.attention == CudaAttention::fused && fused_attention_fits(d.B, d.H, d.hs))
+        return attention_forward_fused(a, d.hs);
     const std::int64_t T = d.T, TT = T * T, HT = d.H * T;
     const float scale = 1.0f / std::sqrt(float(d.hs));
     const OperandMat qkv = gemm_operand(ctx, a.qkv, 0, "attention_forward");

@@ -58,7 +58,8 @@ __global__ void __launch_bounds__(kThreads)
                 s = dot * scale;
                 att_bh[(long long)t * T + u] = s;
             }
-            const float m_new = fmaxf(m[i], warp_max(s));  // finite: key u0 <= t always exists
+            // Finite: tile 0 holds key 0 <= t, so m is finite from the first tile on, and fmaxf(m, -inf) = m.
+            const float m_new = fmaxf(m[i], warp_max(s));
             const float e = u <= t ? expf(s - m_new) : 0.0f;
             l[i] = l[i] * expf(m[i] - m_new) + warp_sum(e);
             m[i] = m_new;
@@ -109,7 +110,9 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-bool fused_attention_fits(std::int64_t hs) { return hs >= 1 && hs <= kMaxHead; }
+bool fused_attention_fits(std::int64_t B, std::int64_t H, std::int64_t hs) {
+    return hs >= 1 && hs <= kMaxHead && B <= 65535 && H <= 65535;  // gridDim.y = H, gridDim.z = B
+}
 
 void attention_forward_fused(const AttentionArgs<float>& a, std::int64_t hs) {
     const std::int64_t T = a.T_;

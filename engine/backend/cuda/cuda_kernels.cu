@@ -388,6 +388,10 @@ void embedding_backward(const EmbeddingGradArgs<float>& a) {
     if (a.dout.rows != N || (a.dwte.data && a.dwte.cols != C) || (a.dwpe.data && a.dwpe.cols != C))
         throw Error("[cuda embedding_backward] shapes: dout " + dims(a.dout.rows, C) + ", dwte " +
                     dims(a.dwte.rows, a.dwte.cols) + ", dwpe " + dims(a.dwpe.rows, a.dwpe.cols));
+    if (a.dwpe.data && a.pos0 + a.T_ > a.dwpe.rows)  // as forward: the kernel would skip them without a word
+        throw Error("[cuda embedding_backward] positions " + std::to_string(a.pos0) + ".." +
+                    std::to_string(a.pos0 + a.T_ - 1) + " exceed the context length " +
+                    std::to_string(a.dwpe.rows));
     if (N * C == 0) return;
     if (a.dwte.data) {
         const std::int64_t groups = std::min<std::int64_t>(std::max<std::int64_t>(a.dwte.rows, 1), 256);

@@ -81,8 +81,9 @@ void adamw(const AdamWArgs<float>& a);
 
 // ---- [attention] cuda_attention.cu ------------------------------------------------------------------------
 void attention_forward(const Context& ctx, const AttentionArgs<float>& a);
-// The fused FP32 forward (cuda_attention_fused.cu) for heads of up to 128 dimensions; shapes checked by the caller.
-bool fused_attention_fits(std::int64_t hs);
+// The fused FP32 forward (cuda_attention_fused.cu) for heads of up to 128 dimensions and B, H within the grid's
+// 65535; otherwise the GEMM path runs. Shapes checked by the caller.
+bool fused_attention_fits(std::int64_t B, std::int64_t H, std::int64_t hs);
 void attention_forward_fused(const AttentionArgs<float>& a, std::int64_t hs);
 void attention_backward(const Context& ctx, const AttentionGradArgs<float>& a);
 void attention_decode(const Context& ctx, const AttentionDecodeArgs<float>& a);

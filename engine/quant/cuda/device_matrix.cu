@@ -31,6 +31,7 @@ const char* name_of(ActType t) { return t == ActType::bf16 ? "bf16" : "fp16"; }
 DeviceQuantMatrix::DeviceQuantMatrix(const QuantLayout& w)
     : kind_(w.kind), mode_(w.scale_mode), rows_(w.rows), cols_(w.cols), group_(w.group), dq_block_(w.dq_block),
       scale_mean_(w.scale_mean), bytes_(w.bytes()) {
+    check_quant_layout(w);  // the kernels trust every size below
     try {
         codes_ = upload(w.codes, "DeviceQuantMatrix");
         scales_ = upload(w.scales, "DeviceQuantMatrix");

@@ -8,6 +8,8 @@
 #include <mma.h>
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "core/error.hpp"
@@ -50,7 +52,9 @@ __global__ void __launch_bounds__(kThreads)
     if constexpr (K == QuantKind::nf4) load_nf4_book(book);
 
     const int tid = threadIdx.x, warp = tid / 32;
-    const std::int64_t m0 = std::int64_t(blockIdx.x) * BM, n0 = std::int64_t(blockIdx.y) * BN;
+    // The batch tile is blockIdx.x, the fastest-varying: the blocks that run together share one W tile, so W
+    // comes from DRAM about once however many batch tiles there are (X, at most a few MB, stays in L2).
+    const std::int64_t n0 = std::int64_t(blockIdx.x) * BN, m0 = std::int64_t(blockIdx.y) * BM;
     const std::int64_t k_begin = std::int64_t(blockIdx.z) * k_per_split;
     const std::int64_t k_end = k_begin + k_per_split < w.cols ? k_begin + k_per_split : w.cols;
     constexpr int chunks_per_tile_row = BK / E;
@@ -62,7 +66,8 @@ __global__ void __launch_bounds__(kThreads)
             const int idx = tid + i * kThreads, r = idx / chunks_per_tile_row, j = idx % chunks_per_tile_row;
             const std::int64_t row = m0 + r;
             const std::int64_t byte = (k0 + j * E) * kBits / 8;
-            wraw[i] = row < w.rows ? __ldcs(reinterpret_cast<const uint4*>(w.codes + row * w.code_bytes_per_row + byte))
+            // __ldg, not the streaming __ldcs of qgemv: every batch tile reads this W tile again.
+            wraw[i] = row < w.rows ? __ldg(reinterpret_cast<const uint4*>(w.codes + row * w.code_bytes_per_row + byte))
                                    : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
@@ -155,17 +160,25 @@ int sm_count() {
     return count;
 }
 
-// The split-K partial sums: one buffer per process, grown on demand and kept (freeing would synchronise).
-float* split_workspace(std::size_t floats) {
-    static float* buffer = nullptr;
-    static std::size_t capacity = 0;
-    if (floats > capacity) {
-        TL_CUDA_CHECK_OP("qgemm", cudaFree(buffer));
-        buffer = nullptr, capacity = 0;
-        TL_CUDA_CHECK_OP("qgemm", cudaMalloc(reinterpret_cast<void**>(&buffer), floats * sizeof(float)));
-        capacity = floats;
+// The split-K partial sums: one buffer per stream (two streams must not share one), grown on demand and kept
+// (freeing would synchronise; cudaFree of a smaller one waits for the kernels still reading it). The lock makes
+// the lookup and growth safe from several host threads.
+float* split_workspace(std::size_t floats, cudaStream_t s) {
+    struct Slot {
+        float* buffer = nullptr;
+        std::size_t capacity = 0;
+    };
+    static std::mutex lock;
+    static std::unordered_map<cudaStream_t, Slot> slots;
+    const std::lock_guard<std::mutex> hold(lock);
+    Slot& slot = slots[s];
+    if (floats > slot.capacity) {
+        TL_CUDA_CHECK_OP("qgemm", cudaFree(slot.buffer));
+        slot = Slot{};
+        TL_CUDA_CHECK_OP("qgemm", cudaMalloc(reinterpret_cast<void**>(&slot.buffer), floats * sizeof(float)));
+        slot.capacity = floats;
     }
-    return buffer;
+    return slot.buffer;
 }
 
 template <QuantKind K, class T, int NB>
@@ -178,8 +191,8 @@ void launch(const DeviceQuantMatrix& w, const void* x, void* y, std::int64_t bat
     const int splits = int(std::max<std::int64_t>(1, std::min(want, k_steps / 4)));
     const std::int64_t k_per_split = (k_steps + splits - 1) / splits * BK;
     const int used_splits = int((w.cols() + k_per_split - 1) / k_per_split);
-    float* partial = used_splits > 1 ? split_workspace(std::size_t(used_splits * batch * w.rows())) : nullptr;
-    const dim3 grid{unsigned(row_tiles), unsigned(batch_tiles), unsigned(used_splits)};
+    float* partial = used_splits > 1 ? split_workspace(std::size_t(used_splits * batch * w.rows()), s) : nullptr;
+    const dim3 grid{unsigned(batch_tiles), unsigned(row_tiles), unsigned(used_splits)};
     qgemm_kernel<K, T, NB><<<grid, kThreads, 0, s>>>(view_of(w), static_cast<const T*>(x), batch, k_per_split,
                                                      static_cast<T*>(y), partial);
     TL_CUDA_CHECK_LAUNCH("qgemm");
@@ -212,6 +225,8 @@ void launch_kind(const DeviceQuantMatrix& w, const void* x, void* y, std::int64_
 
 void qgemm(const DeviceQuantMatrix& w, const void* x, void* y, std::int64_t batch, ActType t, cudaStream_t s) {
     check_product_args("qgemm", w, x, y, batch, std::int64_t(65535) * 16);
+    if ((w.rows() + BM - 1) / BM > 65535)  // gridDim.y holds the row tiles
+        throw Error("[cuda] qgemm: at most " + std::to_string(65535 * BM) + " rows; got " + std::to_string(w.rows()));
     if (t == ActType::bf16)
         launch_kind<__nv_bfloat16>(w, x, y, batch, s);
     else

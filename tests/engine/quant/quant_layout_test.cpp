@@ -117,6 +117,35 @@ TEST(QuantLayout, RefusesWhatTheKernelsCannotTake) {
     refuses(bf16_scales, 128, "fp16");
 }
 
+// A layout whose vectors do not match its shape is refused before a kernel could read past them.
+TEST(QuantLayout, CheckRefusesSizesThatDoNotMatchTheShape) {
+    for (const auto mode : {qdecode::ScaleMode::fp16, qdecode::ScaleMode::dq_fp8}) {
+        const QuantLayout good = random_quant_layout(QuantKind::int4, mode, 5, 128, 32, 7);
+        EXPECT_NO_THROW(check_quant_layout(good));
+        auto refuses = [&](auto&& damage, const char* says) {
+            QuantLayout w = good;
+            damage(w);
+            try {
+                check_quant_layout(w);
+                ADD_FAILURE() << "accepted a layout that should mention '" << says << "'";
+            } catch (const Error& e) {
+                EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+            }
+        };
+        refuses([](QuantLayout& w) { w.codes.pop_back(); }, "codes holds 319 entries; the shape needs 320");
+        refuses([](QuantLayout& w) { w.cols = 96; }, "multiple of 64");
+        refuses([](QuantLayout& w) { w.group = 48; }, "multiple of 32");
+        refuses([](QuantLayout& w) { w.rows = 6; }, "the shape needs");
+        if (mode == qdecode::ScaleMode::fp16) {
+            refuses([](QuantLayout& w) { w.scales.resize(3); }, "scales holds 3");
+        } else {
+            refuses([](QuantLayout& w) { w.scale_codes.push_back(0); }, "scale_codes holds 21");
+            refuses([](QuantLayout& w) { w.scale_scales.clear(); }, "scale_scales holds 0");
+            refuses([](QuantLayout& w) { w.dq_block = 0; }, "dq_block");
+        }
+    }
+}
+
 // Random layouts (the benchmarks' large shapes): finite everywhere, scales positive, the intended ranges.
 TEST(QuantLayout, RandomLayoutsAreValid) {
     for (const auto kind : {QuantKind::int8, QuantKind::int4, QuantKind::nf4, QuantKind::fp8_e4m3})
