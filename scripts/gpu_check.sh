@@ -33,38 +33,12 @@ left() { echo $((BUDGET - SECONDS)); }                  # seconds left of the bu
 cap() { local l; l=$(left); [ "$1" -lt "$l" ] && echo "$1" || echo $((l > 5 ? l - 5 : 1)); }
 sum() { printf '%s\n' "$*" >>"$WORK/summary"; }
 
-# ---- libraries: cuBLAS from the CUDA install there; libgomp/libstdc++/libbenchmark from the system (fallback: the
-# copies the cuda build made in $BUILD/fallback-libs, target gpu_fallback_libs) -----------------------------------
-find_lib_dir() {  # $1: a soname; prints the first folder that holds it
-    local d
-    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
-        /usr/local/cuda-13*/lib64 /usr/local/cuda-13*/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu /usr/lib64; do
-        [ -e "$d/$1" ] && { echo "$d"; return; }
-    done
-    d=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)
-    [ -n "$d" ] && [ -e "$d/$1" ] && { echo "$d"; return; }
-    timeout 20 find /usr /opt -name "$1" -print -quit 2>/dev/null | xargs -r dirname
-}
-
+# ---- libraries: scripts/gpu_libs.sh (cuBLAS from the CUDA install there, the rest from $BUILD/fallback-libs) ----
+# shellcheck source=scripts/gpu_libs.sh
+. scripts/gpu_libs.sh
 setup_libraries() {
-    local bin lib dir missing
-    for bin in "$PARITY" "$TUNELAB" "$BENCH"; do
-        [ -x "$bin" ] || { echo "MISSING: $bin (build it with the commands in docs/cuda.md and carry $BUILD)"; continue; }
-        missing=$(ldd "$bin" 2>&1 | awk '/not found/ {print $1}' | sort -u)
-        for lib in $missing; do
-            case $lib in
-                libgomp.so.1 | libstdc++.so.6 | libgcc_s.so.1) dir=$BUILD/fallback-libs ;;
-                libbenchmark.so.*) dir=$BUILD/fallback-libs/benchmark ;;  # alone: keeps PyTorch on its own libstdc++
-                *) dir=$(find_lib_dir "$lib") ;;
-            esac
-            if [ -n "$dir" ] && [ -e "$dir/$lib" ]; then
-                echo "using $lib from $dir"
-                export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-            else
-                echo "NOT FOUND anywhere: $lib"
-            fi
-        done
-    done
+    local bin
+    gpu_setup_libraries "$PARITY" "$TUNELAB" "$BENCH"
     for bin in "$PARITY" "$TUNELAB" "$BENCH"; do
         [ -x "$bin" ] || continue
         echo "ldd $bin:"
@@ -111,7 +85,7 @@ PY
 
 gpu_benchmarks() {  # returns non-zero when bench_train failed on the GPU
     local rc
-    timeout "$(cap 90)" "$BENCH" --device cuda --precision "$GPU_BENCH_PRECISIONS" --attention "$GPU_BENCH_ATTENTION" \
+    timeout -k 10 "$(cap 90)" "$BENCH" --device cuda --precision "$GPU_BENCH_PRECISIONS" --attention "$GPU_BENCH_ATTENTION" \
         --benchmark_min_time=0.2 \
         --benchmark_out="$WORK/bench.json" --benchmark_out_format=json 2>&1 | tee "$WORK/bench.log"
     rc=${PIPESTATUS[0]}
@@ -128,7 +102,7 @@ pytorch_comparison() {  # $1: extra arguments for compare_pytorch.py; $2: the st
         return
     fi
     # shellcheck disable=SC2086  # $1 is a list of arguments
-    timeout "$(cap "$2")" python3 bench/compare_pytorch.py "$BENCH" --device cuda --rounds 1 --repeats 3 $1 \
+    timeout -k 10 "$(cap "$2")" python3 bench/compare_pytorch.py "$BENCH" --device cuda --rounds 1 --repeats 3 $1 \
         >"$WORK/compare.log" 2>"$WORK/compare.err"
     rc=$?
     cat "$WORK/compare.log"; tail -n 5 "$WORK/compare.err"
@@ -155,7 +129,7 @@ main() {
 
     heading "cuda_parity (every op x shape against the CPU reference; the nano model against the CPU backend)"
     t0=$SECONDS
-    timeout "$(cap 120)" "$PARITY" 2>&1 | tee "$WORK/parity.log"
+    timeout -k 10 "$(cap 120)" "$PARITY" 2>&1 | tee "$WORK/parity.log"
     rc=${PIPESTATUS[0]}
     local counts
     counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$WORK/parity.log" | tail -1)
@@ -168,7 +142,7 @@ main() {
 
     heading "pretrain tiny, 200 steps, on CUDA"
     rm -rf "$OUT/tiny-cuda"
-    timeout "$(cap 90)" "$TUNELAB" pretrain --preset tiny --steps 200 --device cuda --out "$OUT/tiny-cuda" \
+    timeout -k 10 "$(cap 90)" "$TUNELAB" pretrain --preset tiny --steps 200 --device cuda --out "$OUT/tiny-cuda" \
         >"$WORK/cuda.log" 2>&1
     rc=$?
     cat "$WORK/cuda.log"
@@ -176,28 +150,32 @@ main() {
 
     heading "pretrain tiny, 200 steps, on CUDA with bf16 GEMMs (--precision bf16)"
     rm -rf "$WORK/tiny-cuda-bf16"
-    timeout "$(cap 60)" "$TUNELAB" pretrain --preset tiny --steps 200 --device cuda --precision bf16 \
+    timeout -k 10 "$(cap 60)" "$TUNELAB" pretrain --preset tiny --steps 200 --device cuda --precision bf16 \
         --out "$WORK/tiny-cuda-bf16" >"$WORK/cuda_bf16.log" 2>&1
     rc=$?
     cat "$WORK/cuda_bf16.log"
     [ "$rc" -ne 0 ] && { verdict=FAIL; sum "pretrain on CUDA --precision bf16: exit $rc"; }
 
     heading "eval of the CUDA-trained model (reverse, 50 examples) on CUDA and on the CPU"
-    timeout "$(cap 45)" "$TUNELAB" eval --model "$OUT/tiny-cuda" --task reverse --n 50 --device cuda \
+    timeout -k 10 "$(cap 45)" "$TUNELAB" eval --model "$OUT/tiny-cuda" --task reverse --n 50 --device cuda \
         >"$WORK/eval_cuda.log" 2>&1 || { verdict=FAIL; sum "eval on CUDA failed"; }
     cat "$WORK/eval_cuda.log"
-    timeout "$(cap 45)" "$TUNELAB" eval --model "$OUT/tiny-cuda" --task reverse --n 50 --device cpu \
+    timeout -k 10 "$(cap 45)" "$TUNELAB" eval --model "$OUT/tiny-cuda" --task reverse --n 50 --device cpu \
         --threads "$CPU_THREADS" >"$WORK/eval_cpu.log" 2>&1 || sum "eval on the CPU failed"
     cat "$WORK/eval_cpu.log"
 
     heading "compute-sanitizer memcheck on the op checks (if time is left)"
     if command -v compute-sanitizer >/dev/null && [ "$(left)" -gt 45 ]; then
-        timeout "$(cap 90)" compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 \
+        timeout -k 10 "$(cap 90)" compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 \
             "$PARITY" --ops-only >"$WORK/memcheck.log" 2>&1
         rc=$?
         tail -n 15 "$WORK/memcheck.log"
+        if [ "$rc" -ne 0 ] && grep -qiE 'device not supported|not supported on this' "$WORK/memcheck.log"; then
+            rc=unsupported
+        fi
         case $rc in
             0) sum "compute-sanitizer memcheck (ops only): no errors" ;;
+            unsupported) sum "compute-sanitizer memcheck: unavailable on this machine (no verdict)" ;;
             124) sum "compute-sanitizer memcheck: stopped at the budget (no verdict)" ;;
             *) verdict=FAIL; sum "compute-sanitizer memcheck: exit $rc; first lines:"
                grep -m 12 -E 'Invalid|ERROR|Error|error' "$WORK/memcheck.log" | sed 's/^/  /' >>"$WORK/summary" ;;
@@ -223,7 +201,7 @@ main() {
     local cpu_limit
     cpu_limit=$(cap 120)
     rm -rf "$WORK/tiny-cpu"
-    timeout "$cpu_limit" "$TUNELAB" pretrain --preset tiny --steps 200 --device cpu --threads "$CPU_THREADS" \
+    timeout -k 10 "$cpu_limit" "$TUNELAB" pretrain --preset tiny --steps 200 --device cpu --threads "$CPU_THREADS" \
         --out "$WORK/tiny-cpu" >"$WORK/cpu.log" 2>&1
     rc=$?
     cat "$WORK/cpu.log"
@@ -248,6 +226,8 @@ main() {
     if [ "$GPU_BENCH" = 1 ] && [ "$(left)" -gt 150 ]; then
         heading "PyTorch on the GPU with torch.compile (small, medium; bf16)"
         pytorch_comparison "--precision bf16 --presets small,medium" 140
+    else
+        sum "torch.compile comparison: skipped ($(left) s left, needs 150; run it alone: docs/cuda.md)"
     fi
 
     heading "summary ($SUMMARY)"

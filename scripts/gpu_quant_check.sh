@@ -24,29 +24,19 @@ left() { echo $((BUDGET - SECONDS)); }
 cap() { local l; l=$(left); [ "$1" -lt "$l" ] && echo "$1" || echo $((l > 5 ? l - 5 : 1)); }
 sum() { printf '%s\n' "$*" | tee -a "$SUMMARY.tmp"; }
 
-# Libraries the carried binaries may miss here: cuBLAS from the CUDA install, the rest from $BUILD/fallback-libs.
-for bin in "$PARITY" "$BENCH"; do
-    [ -x "$bin" ] || { sum "MISSING: $bin (build it with the commands in docs/cuda.md and carry $BUILD)"; continue; }
-    for lib in $(ldd "$bin" 2>&1 | awk '/not found/ {print $1}' | sort -u); do
-        dir=""
-        for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib "$BUILD/fallback-libs" \
-            "$BUILD/fallback-libs/benchmark"; do
-            [ -e "$d/$lib" ] && { dir=$d; break; }
-        done
-        [ -z "$dir" ] && dir=$(timeout 20 find /usr /opt -name "$lib" -print -quit 2>/dev/null | xargs -r dirname)
-        if [ -n "$dir" ]; then
-            export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        else
-            sum "NOT FOUND anywhere: $lib (needed by $bin)"
-        fi
-    done
-done
-
+# Libraries the carried binaries may miss here: scripts/gpu_libs.sh.
+# shellcheck source=scripts/gpu_libs.sh
+. scripts/gpu_libs.sh
+gpu_setup_libraries "$PARITY" "$BENCH" >"$OUT/.libraries"  # not in a pipe: its exports must stay in this shell
+while IFS= read -r line; do
+    case $line in MISSING:* | "NOT FOUND"*) sum "$line" ;; *) echo "$line" ;; esac
+done <"$OUT/.libraries"
+rm -f "$OUT/.libraries"
 rm -f "$OUT/.quant_fail"
 {
     echo "==== quant_parity"
     t0=$SECONDS
-    timeout "$(cap 150)" "$PARITY" >"$OUT/quant_parity.log" 2>&1
+    timeout -k 10 "$(cap 150)" "$PARITY" >"$OUT/quant_parity.log" 2>&1
     rc=$?
     cat "$OUT/quant_parity.log"
     counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/quant_parity.log" | tail -1)
@@ -58,7 +48,7 @@ rm -f "$OUT/.quant_fail"
     mode=""
     [ "$(left)" -lt 150 ] && mode=--quick
     t0=$SECONDS
-    timeout "$(cap 240)" "$BENCH" --device cuda $mode --benchmark_out="$OUT/bench_quant_gpu.json" \
+    timeout -k 10 "$(cap 240)" "$BENCH" --device cuda $mode --benchmark_out="$OUT/bench_quant_gpu.json" \
         --benchmark_out_format=json >"$OUT/bench_quant.log" 2>&1
     rc=$?
     tail -n 40 "$OUT/bench_quant.log"
@@ -71,12 +61,16 @@ rm -f "$OUT/.quant_fail"
 
     echo "==== compute-sanitizer memcheck on quant_parity --quick (if time is left)"
     if command -v compute-sanitizer >/dev/null && [ "$(left)" -gt 40 ]; then
-        timeout "$(cap 90)" compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 "$PARITY" --quick \
+        timeout -k 10 "$(cap 90)" compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 "$PARITY" --quick \
             >"$OUT/quant_memcheck.log" 2>&1
         rc=$?
         tail -n 5 "$OUT/quant_memcheck.log"
+        if [ "$rc" -ne 0 ] && grep -qiE 'device not supported|not supported on this' "$OUT/quant_memcheck.log"; then
+            rc=unsupported
+        fi
         case $rc in
             0) sum "compute-sanitizer memcheck (quant_parity --quick): no errors" ;;
+            unsupported) sum "compute-sanitizer memcheck: unavailable on this machine (no verdict)" ;;
             124) sum "compute-sanitizer memcheck: stopped at the budget (no verdict)" ;;
             *) touch "$OUT/.quant_fail"; sum "compute-sanitizer memcheck: exit $rc"
                grep -m 8 -E 'Invalid|ERROR|error' "$OUT/quant_memcheck.log" | sed 's/^/  /' >>"$SUMMARY.tmp" ;;

@@ -42,7 +42,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         }
         float xs[E];
         load_activations<T, E>(xb + c * E, xs);
-        const std::int64_t g = c / chunks_per_group;
+        // 32-bit: a 64-bit division costs several times the instructions, once per step in the hot loop (a row's
+        // chunk count, cols / 16 at most, always fits).
+        const std::int64_t g = std::uint32_t(c) / std::uint32_t(chunks_per_group);
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) {
             float wv[E];
