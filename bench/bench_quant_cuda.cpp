@@ -85,6 +85,7 @@ private:
     std::size_t bytes_ = 0;
 };
 
+using cuda_quant::error_ratio;
 using cuda_quant::from_bits;
 using cuda_quant::round_to;
 using cuda_quant::to_bits;
@@ -311,8 +312,7 @@ void set_error_counters(benchmark::State& state, const ShapeData& d, std::int64_
             }
             const double got = from_bits(y[std::size_t(b * rows + r)], t);
             const double bound = u * std::fabs(ref) + 2 * (u + acc) * mag;
-            const double err = std::fabs(got - ref);  // bound 0 (all products 0): only an exact 0 passes, no NaN
-            worst = std::max(worst, !std::isfinite(got) ? 1e30 : bound > 0 ? err / bound : err == 0 ? 0 : 1e30);
+            worst = std::max(worst, error_ratio(got, ref, bound));
             err2 += (got - ref) * (got - ref), ref2 += ref * ref;
         }
     }

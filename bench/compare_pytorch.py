@@ -230,8 +230,7 @@ def run_tunelab(args, threads):
     first, so it runs first, and its peak_RSS_MiB counter (the process's peak so far) is training's."""
     names = ["train_step"] + ["forward_only"] * (not args.no_forward) + ["generate"] * (not args.no_generate)
     cmd = [args.bench, f"--benchmark_filter=^({'|'.join(names)})/{args.preset}/{threads}/real_time$",
-           "--benchmark_format=json", f"--benchmark_repetitions={args.repeats}",
-           "--benchmark_min_time=0.1"]  # a GPU step takes milliseconds; 0.1 s is dozens of steps per repetition
+           "--benchmark_format=json", f"--benchmark_repetitions={args.repeats}"]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"compare_pytorch: {' '.join(cmd)} failed (exit {out.returncode}):\n{out.stderr}")

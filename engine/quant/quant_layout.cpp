@@ -110,11 +110,17 @@ QuantLayout make_quant_layout(const QuantizedTensor& q) {
     return w;
 }
 
+void check_quant_shape(const std::string& op, std::int64_t rows, std::int64_t cols, std::int64_t group) {
+    if (rows < 1 || cols < 64 || cols % 64 != 0 || group < 32 || group % 32 != 0 || cols % group != 0)
+        throw Error(op + ": need rows >= 1, cols a multiple of 64 and a group that is a multiple of 32 dividing "
+                    "cols; got " + std::to_string(rows) + " x " + std::to_string(cols) + ", group " +
+                    std::to_string(group));
+}
+
 void check_quant_layout(const QuantLayout& w) {
+    check_quant_shape("[quant] QuantLayout", w.rows, w.cols, w.group);
     const std::string what = "[quant] QuantLayout " + std::to_string(w.rows) + " x " + std::to_string(w.cols) +
                              ", group " + std::to_string(w.group) + ": ";
-    if (w.rows < 1 || w.cols < 64 || w.cols % 64 != 0 || w.group < 32 || w.group % 32 != 0 || w.cols % w.group != 0)
-        throw Error(what + "need rows >= 1, cols a multiple of 64 and a group that is a multiple of 32 dividing cols");
     auto expect_size = [&](std::size_t got, std::int64_t want, const char* field) {
         if (got != std::size_t(want))
             throw Error(what + field + " holds " + std::to_string(got) + " entries; the shape needs " +
@@ -149,10 +155,7 @@ QuantLayout random_quant_layout(QuantKind kind, qdecode::ScaleMode scale_mode, s
                                 std::int64_t group, std::uint64_t seed) {
     QuantLayout w;
     w.kind = kind, w.scale_mode = scale_mode, w.rows = rows, w.cols = cols, w.group = group;
-    if (rows < 1 || cols % 64 != 0 || group % 32 != 0 || cols % group != 0)
-        throw Error("[quant] random_quant_layout: need rows >= 1, cols % 64 == 0 and a group that is a multiple of "
-                    "32 dividing cols; got " + std::to_string(rows) + " x " + std::to_string(cols) + ", group " +
-                    std::to_string(group));
+    check_quant_shape("[quant] random_quant_layout", rows, cols, group);
     Rng rng(seed);
     w.codes.resize(std::size_t(rows * w.code_bytes_per_row()));
     // 8 random bytes at a time: a 8192 x 28672 matrix has 235 M weights.

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "quant/quant_decode.hpp"
@@ -42,6 +43,10 @@ const char* name_of(QuantKind k);
 // int8, int4, nf4 or fp8_e4m3, symmetric, per channel or per group of a multiple of 32 elements that divides
 // the row; the row a multiple of 64 elements; scales stored as fp16 or double-quantized (int8 or fp8_e4m3 codes).
 QuantLayout make_quant_layout(const QuantizedTensor& q);
+
+// tl::Error from `op` unless (rows, cols, group) is a shape the kernels take: rows >= 1, cols a multiple of 64,
+// group a multiple of 32 that divides cols.
+void check_quant_shape(const std::string& op, std::int64_t rows, std::int64_t cols, std::int64_t group);
 
 // tl::Error unless w is a layout the kernels can read safely: the shape rules above, and codes, scales and
 // double-quantized block scales of exactly the sizes that shape implies (a hand-built or damaged layout must

@@ -33,6 +33,7 @@ namespace {
 using cuda_quant::ActType;
 using cuda_quant::DeviceQuantMatrix;
 
+using cuda_quant::error_ratio;
 using cuda_quant::from_bits;
 using cuda_quant::to_bits;
 using cuda_quant::unit_roundoff;
@@ -148,10 +149,7 @@ void check_product(Suite& suite, const Named& s, ActType t, Kernel kernel, std::
                 }
                 const double got = from_bits(y1[std::size_t(b * rows + r)], t);
                 const double bound = u * std::fabs(ref) + 2 * (u + accumulate) * mag;
-                // bound is 0 only when every product is 0; then only an exact 0 passes (no 0/0 = NaN that would
-                // compare false and slip through).
-                const double err = std::fabs(got - ref);
-                const double ratio = !std::isfinite(got) ? 1e30 : bound > 0 ? err / bound : err == 0 ? 0 : 1e30;
+                const double ratio = error_ratio(got, ref, bound);
                 if (ratio > worst) worst = ratio;
                 if (ratio > 1 && first_bad.empty())
                     first_bad = "; first bad (batch " + std::to_string(b) + ", row " + std::to_string(r) +

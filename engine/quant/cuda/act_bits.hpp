@@ -2,6 +2,7 @@
 // to bf16 or fp16 bits (nearest even) and back, and the type's unit roundoff. Host C++ only (the fp16 encoder
 // is the format table's).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -30,5 +31,13 @@ inline float round_to(float v, ActType t) { return from_bits(to_bits(v, t), t); 
 
 // 2^-8 for bf16 (8 significant bits), 2^-11 for fp16 (11).
 inline double unit_roundoff(ActType t) { return t == ActType::bf16 ? 1.0 / 256 : 1.0 / 2048; }
+
+// |got - ref| / bound, the check's measure: 1e30 for a non-finite result; when bound is 0 (every product 0),
+// 0 for an exact result and 1e30 otherwise (0/0 would be NaN, which compares false and would pass).
+inline double error_ratio(double got, double ref, double bound) {
+    if (!std::isfinite(got)) return 1e30;
+    const double err = std::fabs(got - ref);
+    return bound > 0 ? err / bound : err == 0 ? 0 : 1e30;
+}
 
 }  // namespace tl::cuda_quant

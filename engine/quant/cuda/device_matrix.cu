@@ -46,10 +46,7 @@ DeviceQuantMatrix::DeviceQuantMatrix(const QuantLayout& w)
 
 DeviceQuantMatrix::DeviceQuantMatrix(QuantKind kind, std::int64_t rows, std::int64_t cols, std::int64_t group)
     : kind_(kind), rows_(rows), cols_(cols), group_(group) {
-    if (rows < 1 || cols % 64 != 0 || group % 32 != 0 || cols % group != 0)
-        throw Error("[cuda] DeviceQuantMatrix: need rows >= 1, cols % 64 == 0 and a group that is a multiple of 32 "
-                    "dividing cols; got " + std::to_string(rows) + " x " + std::to_string(cols) + ", group " +
-                    std::to_string(group));
+    check_quant_shape("[cuda] DeviceQuantMatrix", rows, cols, group);
     const int bits = kind == QuantKind::int4 || kind == QuantKind::nf4 ? 4 : 8;
     const std::size_t code_bytes = std::size_t(rows * cols * bits / 8), scales = std::size_t(rows * (cols / group));
     bytes_ = code_bytes + 2 * scales;
